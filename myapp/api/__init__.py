@@ -1,0 +1,1 @@
+"""Shared API machinery: knows no feature; features and the factory import it."""

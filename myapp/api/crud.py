@@ -1,0 +1,107 @@
+"""The behaviour of the CRUD operations, for any model built on StoredModel.
+
+A feature's Resource methods are one-line calls into here; what differs between
+features (schemas, store, sort and filter fields) comes from the model.
+"""
+
+from flask import request
+from werkzeug.exceptions import NotFound
+from werkzeug.wrappers import Response
+
+from . import bodies, paging, preconditions
+from .problems import StoreUnavailable
+
+JSON_MIMETYPE = "application/json"
+
+# A write that keeps losing compare-and-set races gives up with a 503 after this.
+WRITE_ATTEMPTS = 20
+
+
+def json_response(body, status=200, headers=None):
+    return Response(body, status=status, mimetype=JSON_MIMETYPE, headers=headers)
+
+
+def empty_response(status, headers=None):
+    """204 and 304 carry no body, and so no Content-Type either."""
+    response = Response(status=status, headers=headers)
+    del response.headers["Content-Type"]
+    return response
+
+
+def _found(model, id):
+    record = model.get(id)
+    if record is None:
+        raise NotFound(f"No {model.__name__.removesuffix('Model').lower()} {id}.")
+    return record
+
+
+def list_records(model):
+    query = paging.page_query(model.sortable, model.filterable)
+    records, total = model.page(query)
+    body = b'{"items":[%s],"total":%d,"limit":%d,"offset":%d}' % (
+        b",".join(record.as_bytes() for record in records),
+        total,
+        query.limit,
+        query.offset,
+    )
+    link = paging.link_header(query, total)
+    return json_response(body, headers={"Link": link} if link else None)
+
+
+def create(model):
+    document = bodies.json_object()
+    model.validator.validate(document)
+    record = model.create(document)
+    body = record.as_bytes()
+    headers = {
+        "Location": f"{request.script_root}{request.path}{record.id}",
+        "ETag": preconditions.etag_for(body),
+    }
+    return json_response(body, 201, headers)
+
+
+def get(model, id):
+    record = _found(model, id)
+    body = record.as_bytes()
+    etag = preconditions.etag_for(body)
+    if preconditions.check_read(etag):
+        return empty_response(304, {"ETag": etag})
+    return json_response(body, headers={"ETag": etag})
+
+
+def replace(model, id):
+    document = bodies.json_object()
+    model.validator.validate(document)
+    return _write(model, id, lambda record: document)
+
+
+def patch(model, id):
+    patch_document = bodies.json_object((bodies.MERGE_PATCH, bodies.JSON))
+
+    def merged(record):
+        document = bodies.merge_patch(record.writable_part(), patch_document)
+        model.validator.validate(document)
+        return document
+
+    return _write(model, id, merged)
+
+
+def _write(model, id, new_document):
+    """Read, check preconditions, compare-and-set; re-read when another write won."""
+    for _ in range(WRITE_ATTEMPTS):
+        record = _found(model, id)
+        preconditions.check_write(preconditions.etag_for(record.as_bytes()))
+        updated = record.update(new_document(record))
+        if updated is not None:
+            body = updated.as_bytes()
+            return json_response(body, headers={"ETag": preconditions.etag_for(body)})
+    raise StoreUnavailable("Too many concurrent writes to this resource; retry.")
+
+
+def delete(model, id):
+    for _ in range(WRITE_ATTEMPTS):
+        record = _found(model, id)
+        preconditions.check_write(preconditions.etag_for(record.as_bytes()))
+        if record.delete():
+            return empty_response(204)
+    raise StoreUnavailable("Too many concurrent writes to this resource; retry.")

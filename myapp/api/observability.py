@@ -1,0 +1,117 @@
+"""Request ids, access logs and security headers, on every response."""
+
+import json
+import logging
+import re
+import time
+import uuid
+
+from flask import g, has_request_context, request
+
+_SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:@/+=-]{1,128}")
+
+access_log = logging.getLogger("myapp.access")
+
+API_CSP = "default-src 'none'; frame-ancestors 'none'"
+# swagger-ui's page configures itself with inline script and style.
+DOCS_CSP = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline';"
+    " script-src 'self' 'unsafe-inline'; frame-ancestors 'none'"
+)
+
+
+def current_request_id():
+    return getattr(g, "request_id", "-") if has_request_context() else "-"
+
+
+class RequestIdFilter(logging.Filter):
+    """Puts the request id on every log record made while serving a request."""
+
+    def filter(self, record):
+        record.request_id = current_request_id()
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line, for journald and log shippers."""
+
+    def format(self, record):
+        entry = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            "request_id": getattr(record, "request_id", "-"),
+        }
+        entry.update(getattr(record, "fields", {}))
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def configure_logging(app):
+    handler = logging.StreamHandler()
+    handler.addFilter(RequestIdFilter())
+    if app.debug or app.testing:
+        handler.setFormatter(
+            logging.Formatter("%(levelname)s [%(request_id)s] %(name)s: %(message)s")
+        )
+    else:
+        handler.setFormatter(JsonFormatter())
+    for name in ("myapp", app.logger.name):
+        logger = logging.getLogger(name)
+        logger.handlers = [handler]
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+
+
+def start_request():
+    supplied = request.headers.get("X-Request-ID", "")
+    g.request_id = (
+        supplied if _SANE_REQUEST_ID.fullmatch(supplied) else uuid.uuid4().hex
+    )
+    g.started = time.perf_counter()
+
+
+def finish_response(response):
+    if "request_id" not in g:
+        g.request_id = uuid.uuid4().hex
+    headers = response.headers
+    headers["X-Request-ID"] = g.request_id
+    headers["X-Content-Type-Options"] = "nosniff"
+    headers["Referrer-Policy"] = "no-referrer"
+    headers["X-Frame-Options"] = "DENY"
+    headers["Content-Security-Policy"] = (
+        DOCS_CSP if response.mimetype == "text/html" else API_CSP
+    )
+    headers["Server"] = "myapp"
+    return response
+
+
+def log_access(response):
+    started = getattr(g, "started", None)
+    if started is not None:
+        access_log.info(
+            "%s %s %s",
+            request.method,
+            request.path,
+            response.status_code,
+            extra={
+                "fields": {
+                    "method": request.method,
+                    "path": request.path,
+                    "status": response.status_code,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                    "client": request.remote_addr,
+                }
+            },
+        )
+    return response
+
+
+def init_app(app):
+    configure_logging(app)
+    app.before_request(start_request)
+    app.after_request(finish_response)
+    if app.config["ACCESS_LOG"]:
+        app.after_request(log_access)

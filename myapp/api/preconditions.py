@@ -1,0 +1,66 @@
+"""Entity tags and conditional requests (RFC 9110 section 13)."""
+
+import hashlib
+import re
+
+from flask import request
+from werkzeug.exceptions import PreconditionFailed
+
+_ENTITY_TAG = re.compile(r'\s*(W/)?("[\x21\x23-\x7e\x80-\xff]*")\s*(?:,|$)')
+
+
+def etag_for(body):
+    """A strong ETag: a digest of the exact representation bytes."""
+    return '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
+
+
+def _parse(header):
+    """``*`` or a list of (weak, opaque-tag); a malformed list matches nothing."""
+    header = header.strip()
+    if header == "*":
+        return "*"
+    tags, position = [], 0
+    while position < len(header):
+        match = _ENTITY_TAG.match(header, position)
+        if not match or match.end() == position:
+            return []
+        tags.append((bool(match.group(1)), match.group(2)))
+        position = match.end()
+    return tags
+
+
+def _matches(header, current, weak):
+    tags = _parse(header)
+    if tags == "*":
+        return True
+    return any(tag == current and (weak or not is_weak) for is_weak, tag in tags)
+
+
+def not_modified(current):
+    """True when a GET's If-None-Match matches (weak comparison): answer 304."""
+    header = request.headers.get("If-None-Match")
+    return header is not None and _matches(header, current, weak=True)
+
+
+def check_write(current):
+    """412 unless the write's preconditions hold for the resource's current ETag.
+
+    If-Match compares strongly (a W/ tag never matches); If-None-Match on a write
+    fails when it matches.
+    """
+    if_match = request.headers.get("If-Match")
+    if if_match is not None and not _matches(if_match, current, weak=False):
+        raise PreconditionFailed(
+            "If-Match does not match the current ETag; fetch the resource again."
+        )
+    if_none_match = request.headers.get("If-None-Match")
+    if if_none_match is not None and _matches(if_none_match, current, weak=True):
+        raise PreconditionFailed("If-None-Match matches the current ETag.")
+
+
+def check_read(current):
+    """For a GET: 412 when If-Match fails, True when the client's copy is current."""
+    if_match = request.headers.get("If-Match")
+    if if_match is not None and not _matches(if_match, current, weak=False):
+        raise PreconditionFailed("If-Match does not match the current ETag.")
+    return not_modified(current)

@@ -1,0 +1,104 @@
+"""Every 4xx and 5xx as application/problem+json (RFC 9457), from one place.
+
+Views raise werkzeug HTTP exceptions (or the subclasses below); the handlers
+registered here turn them, store outages and unexpected errors into problem bodies.
+"""
+
+import logging
+import uuid
+
+import redis
+import sqlalchemy.exc
+from flask import current_app, json
+from werkzeug.exceptions import (
+    BadRequest,
+    HTTPException,
+    InternalServerError,
+    ServiceUnavailable,
+)
+from werkzeug.http import HTTP_STATUS_CODES
+from werkzeug.wrappers import Response
+
+PROBLEM_MIMETYPE = "application/problem+json"
+
+log = logging.getLogger(__name__)
+
+
+class ValidationFailed(BadRequest):
+    """A body that fails its schema; ``errors`` holds one entry per failure."""
+
+    def __init__(self, errors, description="The request body is not valid."):
+        super().__init__(description)
+        self.errors = errors
+
+
+class StoreUnavailable(ServiceUnavailable):
+    """The store behind a resource cannot be reached; clients should retry."""
+
+    description = "The data store is unreachable; retry later."
+
+
+def problem_response(status, detail, headers=None, **members):
+    """A problem+json response; ``title`` is the status phrase (type about:blank)."""
+    body = {
+        "type": "about:blank",
+        "title": HTTP_STATUS_CODES.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+    }
+    body.update(members)
+    response = Response(
+        json.dumps(body), status=status, mimetype=PROBLEM_MIMETYPE, headers=headers
+    )
+    return response
+
+
+def _retry_after():
+    return str(current_app.config["STORE_RETRY_AFTER"])
+
+
+def handle_http_exception(error):
+    if error.code is None or error.code < 400:
+        return error
+    if error.code >= 500 and not isinstance(error, ServiceUnavailable):
+        return handle_unexpected(error)
+    headers = [
+        (name, value)
+        for name, value in error.get_headers()
+        if name.lower() != "content-type"
+    ]
+    members = {}
+    if isinstance(error, ValidationFailed):
+        members["errors"] = error.errors
+    if isinstance(error, ServiceUnavailable):
+        members.update(getattr(error, "members", {}))
+        if not any(name.lower() == "retry-after" for name, _ in headers):
+            headers.append(("Retry-After", _retry_after()))
+    return problem_response(error.code, error.description, headers, **members)
+
+
+def handle_store_outage(error):
+    log.warning("store unavailable: %s: %s", type(error).__name__, error)
+    return handle_http_exception(StoreUnavailable())
+
+
+def handle_unexpected(error):
+    """500 with an error id, logged with the traceback; nothing internal leaks."""
+    error_id = uuid.uuid4().hex
+    original = getattr(error, "original_exception", None) or error
+    log.error("unhandled error %s", error_id, exc_info=original)
+    return problem_response(
+        500,
+        f"An unexpected error occurred; quote error id {error_id} when reporting it.",
+        error_id=error_id,
+    )
+
+
+def register_error_handlers(app):
+    app.register_error_handler(HTTPException, handle_http_exception)
+    app.register_error_handler(redis.exceptions.ConnectionError, handle_store_outage)
+    app.register_error_handler(redis.exceptions.TimeoutError, handle_store_outage)
+    app.register_error_handler(sqlalchemy.exc.OperationalError, handle_store_outage)
+    app.register_error_handler(sqlalchemy.exc.InterfaceError, handle_store_outage)
+    app.register_error_handler(InternalServerError, handle_unexpected)
+    app.register_error_handler(Exception, handle_unexpected)

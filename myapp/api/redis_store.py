@@ -1,0 +1,127 @@
+"""Models stored in Redis: one JSON string per record plus a creation-order index.
+
+Keys, under REDIS_KEY_PREFIX: ``<kind>:<id>`` (the record, exactly the bytes
+served), ``<kind>:index`` (sorted set of ids scored by a creation sequence) and
+``<kind>:seq``. Every write is one Lua script, so record and index change together;
+updates and deletes compare-and-set against the record as it was read.
+"""
+
+import json
+import re
+import uuid
+
+from flask import current_app
+
+from ..db import redis_store
+from .stored import StoredModel, encode, rfc3339, utcnow
+
+_ID = re.compile(r"[0-9a-f]{32}")
+
+CREATE = """
+local seq = redis.call('INCR', KEYS[3])
+redis.call('SET', KEYS[1], ARGV[1])
+redis.call('ZADD', KEYS[2], seq, ARGV[2])
+return seq
+"""
+
+REPLACE_IF_UNCHANGED = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2])
+return 1
+"""
+
+DELETE_IF_UNCHANGED = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[2], ARGV[2])
+return 1
+"""
+
+
+def _script(source):
+    """The script registered on the current app's client (EVALSHA, loaded once)."""
+    scripts = current_app.extensions.setdefault("redis_scripts", {})
+    script = scripts.get(source)
+    if script is None:
+        script = scripts[source] = redis_store.client.register_script(source)
+    return script
+
+
+class RedisModel(StoredModel):
+    """A resource stored in Redis under ``kind``; ids are uuid4 hex."""
+
+    kind = None
+
+    def __init__(self, stored):
+        self.stored = stored
+        self.document = json.loads(stored)
+
+    @property
+    def id(self):
+        return self.document["id"]
+
+    def as_json(self):
+        return self.document
+
+    def as_bytes(self):
+        return self.stored.encode()
+
+    @classmethod
+    def _key(cls, suffix):
+        return f"{current_app.config['REDIS_KEY_PREFIX']}{cls.kind}:{suffix}"
+
+    @classmethod
+    def get(cls, id):
+        if not _ID.fullmatch(id):
+            return None
+        stored = redis_store.get(cls._key(id))
+        return cls(stored) if stored is not None else None
+
+    @classmethod
+    def page(cls, query):
+        index = cls._key("index")
+        with redis_store.pipeline(transaction=False) as pipe:
+            pipe.zcard(index)
+            pipe.zrange(index, query.offset, query.offset + query.limit - 1)
+            total, ids = pipe.execute()
+        if not ids:
+            return [], total
+        # A record deleted between the two reads is skipped.
+        stored = redis_store.mget([cls._key(id) for id in ids])
+        return [cls(value) for value in stored if value is not None], total
+
+    @classmethod
+    def create(cls, data):
+        now = rfc3339(utcnow())
+        id = uuid.uuid4().hex
+        document = {"id": id}
+        document.update((name, data[name]) for name in cls.writable if name in data)
+        document.update(created_at=now, updated_at=now)
+        stored = encode(document).decode()
+        _script(CREATE)(
+            keys=[cls._key(id), cls._key("index"), cls._key("seq")],
+            args=[stored, id],
+        )
+        return cls(stored)
+
+    def update(self, data):
+        """Replace the writable fields; None if the record changed since it was read."""
+        document = {"id": self.id}
+        document.update((name, data[name]) for name in self.writable if name in data)
+        document.update(
+            created_at=self.document["created_at"], updated_at=rfc3339(utcnow())
+        )
+        stored = encode(document).decode()
+        applied = _script(REPLACE_IF_UNCHANGED)(
+            keys=[self._key(self.id)], args=[self.stored, stored]
+        )
+        return type(self)(stored) if applied else None
+
+    def delete(self):
+        """Delete the record; False if it changed since it was read."""
+        return bool(
+            _script(DELETE_IF_UNCHANGED)(
+                keys=[self._key(self.id), self._key("index")],
+                args=[self.stored, self.id],
+            )
+        )

@@ -1,0 +1,206 @@
+"""JSON Schema as the single source of truth: validation, docs and shared pieces."""
+
+from jsonschema import Draft7Validator, FormatChecker
+
+from .problems import ValidationFailed
+
+DRAFT_07 = "http://json-schema.org/draft-07/schema#"
+
+TIMESTAMP = {
+    "type": "string",
+    "format": "date-time",
+    "description": "RFC 3339 date-time in UTC, set by the service.",
+}
+
+PROBLEM = {
+    "title": "Problem",
+    "description": "An error, as application/problem+json (RFC 9457).",
+    "type": "object",
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer", "minimum": 400, "maximum": 599},
+        "detail": {"type": "string"},
+        "error_id": {
+            "type": "string",
+            "description": "With a 500: the id under which the error was logged.",
+        },
+        "errors": {
+            "type": "array",
+            "description": "With a validation failure: one entry per failure.",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "path": {
+                        "type": "string",
+                        "description": "JSON Pointer to the offending member.",
+                    },
+                    "message": {"type": "string"},
+                },
+                "required": ["path", "message"],
+            },
+        },
+        "checks": {
+            "type": "object",
+            "description": "With /ready: the state of each backing store.",
+            "additionalProperties": {"type": "string"},
+        },
+    },
+    "required": ["type", "title", "status", "detail"],
+}
+
+# Keywords a Swagger 2.0 Schema Object accepts; draft-07 extras ($schema, $id,
+# const, ...) would make the spec invalid, so they are left out of the docs.
+_SWAGGER_KEYWORDS = {
+    "$ref",
+    "format",
+    "title",
+    "description",
+    "default",
+    "multipleOf",
+    "maximum",
+    "exclusiveMaximum",
+    "minimum",
+    "exclusiveMinimum",
+    "maxLength",
+    "minLength",
+    "pattern",
+    "maxItems",
+    "minItems",
+    "uniqueItems",
+    "maxProperties",
+    "minProperties",
+    "required",
+    "enum",
+    "type",
+    "items",
+    "allOf",
+    "properties",
+    "additionalProperties",
+    "readOnly",
+    "example",
+}
+
+
+def swagger_schema(schema):
+    """The part of a JSON Schema (draft-07) that Swagger 2.0 can document."""
+    if not isinstance(schema, dict):
+        return schema
+    result = {}
+    for key, value in schema.items():
+        if key not in _SWAGGER_KEYWORDS and not key.startswith("x-"):
+            continue
+        if key == "properties":
+            value = {name: swagger_schema(sub) for name, sub in value.items()}
+        elif key in ("items", "additionalProperties"):
+            value = swagger_schema(value)
+        elif key == "allOf":
+            value = [swagger_schema(sub) for sub in value]
+        result[key] = value
+    return result
+
+
+def list_schema(item_schema, title):
+    """The page of items every collection GET returns."""
+    return {
+        "$schema": DRAFT_07,
+        "title": title,
+        "type": "object",
+        "properties": {
+            "items": {"type": "array", "items": item_schema},
+            "total": {"type": "integer", "minimum": 0},
+            "limit": {"type": "integer", "minimum": 1, "maximum": 100},
+            "offset": {"type": "integer", "minimum": 0},
+        },
+        "additionalProperties": False,
+        "required": ["items", "total", "limit", "offset"],
+    }
+
+
+def _pointer(parts):
+    return "".join(
+        "/" + str(part).replace("~", "~0").replace("/", "~1") for part in parts
+    )
+
+
+def _has_lone_surrogate(text):
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+class SchemaValidator:
+    """A write schema compiled once; ``validate`` reports every failure."""
+
+    def __init__(self, schema, read_only=()):
+        Draft7Validator.check_schema(schema)
+        self.validator = Draft7Validator(schema, format_checker=FormatChecker())
+        self.read_only = set(read_only)
+
+    def errors(self, document):
+        found = []
+        for error in self.validator.iter_errors(document):
+            found.extend(self._describe(error))
+        found.extend(self._unencodable(document, []))
+        return sorted(found, key=lambda entry: (entry["path"], entry["message"]))
+
+    def validate(self, document):
+        errors = self.errors(document)
+        if errors:
+            raise ValidationFailed(errors)
+
+    def _describe(self, error):
+        path = list(error.absolute_path)
+        kind, expected = error.validator, error.validator_value
+        if kind == "required":
+            missing = [name for name in expected if name not in error.instance]
+            return [
+                {"path": _pointer(path + [name]), "message": "is required"}
+                for name in missing
+            ]
+        if kind == "additionalProperties" and isinstance(error.instance, dict):
+            allowed = set(error.schema.get("properties", {}))
+            extras = [name for name in error.instance if name not in allowed]
+            return [
+                {
+                    "path": _pointer(path + [name]),
+                    "message": (
+                        "is read-only"
+                        if name in self.read_only
+                        else "is not an allowed property"
+                    ),
+                }
+                for name in extras
+            ]
+        messages = {
+            "type": f"must be of type {expected}",
+            "minLength": f"must be at least {expected} character(s) long",
+            "maxLength": f"must be at most {expected} characters long",
+        }
+        message = messages.get(kind) or error.message[:200]
+        return [{"path": _pointer(path), "message": message}]
+
+    def _unencodable(self, value, path):
+        """Unpaired surrogates parse from JSON, but no store can hold them."""
+        if isinstance(value, str):
+            if _has_lone_surrogate(value):
+                return [
+                    {
+                        "path": _pointer(path),
+                        "message": "must be valid Unicode (no unpaired surrogates)",
+                    }
+                ]
+            return []
+        if isinstance(value, dict):
+            found = []
+            for key, item in value.items():
+                found.extend(self._unencodable(item, path + [key]))
+            return found
+        if isinstance(value, list):
+            found = []
+            for index, item in enumerate(value):
+                found.extend(self._unencodable(item, path + [index]))
+            return found
+        return []

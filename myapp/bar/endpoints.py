@@ -1,0 +1,56 @@
+"""The bar API: /v1/bar/, docs at /v1/bar/docs."""
+
+from flask import Blueprint
+from flask_restx import Resource
+
+from ..api import crud
+from ..api.resources import CrudDocs, FeatureApi
+from .models import BarModel
+
+blueprint = Blueprint("bar", __name__)
+api = FeatureApi(
+    blueprint,
+    "bar",
+    title="Bar API",
+    version="1.0",
+    description="Bars, stored in Redis.",
+)
+ns = api.namespace("bar", path="/bar", description="Core operations on Bar resources")
+docs = CrudDocs(ns, BarModel, "Bar")
+
+
+@ns.route("/")
+class BarList(Resource):
+    @docs.list
+    def get(self):
+        """List bars, oldest first"""
+        return crud.list_records(BarModel)
+
+    @docs.create
+    def post(self):
+        """Create a bar"""
+        return crud.create(BarModel)
+
+
+@ns.route("/<string:id>")
+@ns.param("id", "The bar's id (uuid4 hex)", type="string", pattern="^[0-9a-f]{32}$")
+class Bar(Resource):
+    @docs.get
+    def get(self, id):
+        """Get a bar"""
+        return crud.get(BarModel, id)
+
+    @docs.replace
+    def put(self, id):
+        """Replace a bar's writable fields"""
+        return crud.replace(BarModel, id)
+
+    @docs.patch
+    def patch(self, id):
+        """Change some of a bar's fields (JSON Merge Patch)"""
+        return crud.patch(BarModel, id)
+
+    @docs.delete
+    def delete(self, id):
+        """Delete a bar"""
+        return crud.delete(BarModel, id)

@@ -1,0 +1,1 @@
+from .endpoints import blueprint  # noqa: F401

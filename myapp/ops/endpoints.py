@@ -1,0 +1,51 @@
+"""Liveness and readiness for load balancers and deploys."""
+
+import sqlalchemy as sa
+from flask import Blueprint, current_app, jsonify
+
+from ..api.problems import problem_response
+from ..db import redis_store, sql
+
+blueprint = Blueprint("ops", __name__)
+
+# What a failed check reports for the store; details go to the log, not the body.
+UNAVAILABLE = "unavailable"
+
+
+@blueprint.get("/health")
+def health():
+    """200 while the process serves requests: no store is touched."""
+    return jsonify(status="ok")
+
+
+def _check_sql():
+    try:
+        sql.session.execute(sa.text("SELECT 1"))
+        sql.session.rollback()
+        return "ok"
+    except Exception:
+        sql.session.rollback()
+        return UNAVAILABLE
+
+
+def _check_redis():
+    try:
+        redis_store.ping()
+        return "ok"
+    except Exception:
+        return UNAVAILABLE
+
+
+@blueprint.get("/ready")
+def ready():
+    """200 when every backing store answers, else 503 naming the one that does not."""
+    checks = {"sql": _check_sql(), "redis": _check_redis()}
+    if all(state == "ok" for state in checks.values()):
+        return jsonify(status="ok", checks=checks)
+    down = ", ".join(name for name, state in checks.items() if state != "ok")
+    return problem_response(
+        503,
+        f"Unavailable: {down}.",
+        headers={"Retry-After": str(current_app.config["STORE_RETRY_AFTER"])},
+        checks=checks,
+    )

@@ -1,0 +1,74 @@
+"""Loading configuration: class, then instance/config.py, then MYAPP_* variables."""
+
+import os
+
+import sqlalchemy as sa
+
+from default_config import CONFIGS
+
+ENV_VARIABLE = "MYAPP_ENV"
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"", "0", "false", "no", "off"}
+
+
+def environment():
+    """production unless MYAPP_ENV names another configuration."""
+    name = os.environ.get(ENV_VARIABLE, "production").strip().lower()
+    if name not in CONFIGS:
+        raise RuntimeError(f"{ENV_VARIABLE} must be one of {', '.join(CONFIGS)}")
+    return name
+
+
+def _as_list(value):
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return list(value or [])
+
+
+def _as_bool(name, value):
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE | _FALSE:
+        return text in _TRUE
+    raise RuntimeError(f"{name} must be true or false, not {value!r}")
+
+
+def load(app, env, test_config):
+    app.config.from_object(CONFIGS[env])
+    if test_config is None:
+        app.config.from_pyfile("config.py", silent=True)
+    else:
+        app.config.from_mapping(test_config)
+    app.config.from_prefixed_env("MYAPP")
+    normalise(app)
+
+
+def normalise(app):
+    """Environment values arrive as strings: give each setting its real type."""
+    config = app.config
+    for name in ("API_TOKENS", "CORS_ORIGINS"):
+        config[name] = _as_list(config[name])
+    for name in ("AUTH_DISABLED", "ACCESS_LOG"):
+        config[name] = _as_bool(name, config[name])
+    config["REDIS_KEY_PREFIX"] = str(config["REDIS_KEY_PREFIX"])
+    if not config["SQLALCHEMY_DATABASE_URI"]:
+        path = os.path.join(app.instance_path, "myapp.db")
+        config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{path}"
+    config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(config)
+
+
+def engine_options(config):
+    """Pool and timeouts suited to the database in the URL."""
+    url = sa.engine.make_url(config["SQLALCHEMY_DATABASE_URI"])
+    options = {"pool_pre_ping": True}
+    timeout = config["SQL_CONNECT_TIMEOUT"]
+    if url.get_backend_name() == "postgresql":
+        options["connect_args"] = {"connect_timeout": timeout}
+    elif url.get_backend_name() in ("mysql", "mariadb"):
+        options["connect_args"] = {"connect_timeout": timeout, "charset": "utf8mb4"}
+        options["pool_recycle"] = 3600
+    elif url.get_backend_name() == "sqlite":
+        options["connect_args"] = {"timeout": 10}
+    options.update(config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+    return options
