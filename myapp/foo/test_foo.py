@@ -1,0 +1,150 @@
+"""Foo over SQL: the shared contract plus what is foo's own."""
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from openapi_spec_validator import validate
+
+from myapp.api.testing import CrudContract, assert_problem
+from myapp.db import sql
+
+
+class TestFooContract(CrudContract):
+    feature = "foo"
+    missing_ids = ["12345", "0", "99999999999999999999", "2147483648", "abc", "-1"]
+
+    def test_race_has_exactly_one_winner(self, make_app):
+        self.race(make_app(isolated=False))
+
+
+def test_spec_is_valid_swagger(client):
+    validate(client.get("/v1/foo/swagger.json").get_json())
+
+
+def test_docs_page_answers(client):
+    response = client.get("/v1/foo/docs")
+    assert response.status_code == 200
+    assert response.mimetype == "text/html"
+    assert b"swagger" in response.data.lower()
+
+
+@pytest.fixture
+def three(client):
+    names = ["banana", "apple", "cherry"]
+    return [client.post("/v1/foo/", json={"name": n}).get_json() for n in names]
+
+
+@pytest.mark.parametrize(
+    "sort, order",
+    [
+        ("id", [0, 1, 2]),
+        ("-id", [2, 1, 0]),
+        ("name", [1, 0, 2]),
+        ("-name", [2, 0, 1]),
+        ("created_at", [0, 1, 2]),
+        ("-created_at", [2, 1, 0]),
+    ],
+)
+def test_sort(client, three, sort, order):
+    response = client.get(f"/v1/foo/?sort={sort}")
+    assert response.status_code == 200
+    assert response.get_json()["items"] == [three[i] for i in order]
+
+
+def test_sort_is_kept_in_links(client, three):
+    response = client.get("/v1/foo/?sort=-name&limit=1")
+    assert (
+        response.headers["Link"] == '</v1/foo/?sort=-name&limit=1&offset=1>; rel="next"'
+    )
+
+
+@pytest.mark.parametrize("sort", ["colour", "--id", "", "updated_at", "+id"])
+def test_bad_sort_is_400(client, sort):
+    assert_problem(client.get(f"/v1/foo/?sort={sort}"), 400)
+
+
+def test_name_filter_is_exact(client, three):
+    client.post("/v1/foo/", json={"name": "Apple"})
+    client.post("/v1/foo/", json={"name": "apple "})
+    response = client.get("/v1/foo/?name=apple")
+    body = response.get_json()
+    assert body["items"] == [three[1]]
+    assert body["total"] == 1
+    assert client.get("/v1/foo/?name=nothing").get_json()["total"] == 0
+
+
+def test_name_filter_total_across_pages(client):
+    for _ in range(3):
+        client.post("/v1/foo/", json={"name": "same"})
+    client.post("/v1/foo/", json={"name": "other"})
+    body = client.get("/v1/foo/?name=same&limit=2&offset=1").get_json()
+    assert (len(body["items"]), body["total"]) == (2, 3)
+
+
+def test_nul_in_name(client, database_url):
+    response = client.post("/v1/foo/", json={"name": "a\x00b"})
+    if database_url.startswith("postgresql"):
+        problem = assert_problem(response, 400, with_errors=True)
+        assert problem["errors"][0]["path"] == "/name"
+        assert_problem(client.get("/v1/foo/?name=a%00b"), 400)
+        assert client.get("/v1/foo/").get_json()["total"] == 0
+    else:
+        assert response.status_code == 201
+        assert client.get(response.headers["Location"]).get_json()["name"] == "a\x00b"
+
+
+def test_ids_are_never_reused(client):
+    first = client.post("/v1/foo/", json={"name": "a"}).get_json()["id"]
+    client.delete(f"/v1/foo/{first}")
+    second = client.post("/v1/foo/", json={"name": "b"}).get_json()["id"]
+    assert second > first
+
+
+def test_models_and_migrations_agree(app):
+    with app.app_context():
+        connection = sql.session.connection()
+        diff = compare_metadata(
+            MigrationContext.configure(connection), sql.metadatas[None]
+        )
+    assert diff == []
+
+
+def test_rollback_isolation_first(client, app, database_url):
+    """Writes through the API are committed for the app but not on disk."""
+    assert client.post("/v1/foo/", json={"name": "isolated"}).status_code == 201
+    assert client.get("/v1/foo/?name=isolated").get_json()["total"] == 1
+    outside = sa.create_engine(database_url)
+    with outside.connect() as connection:
+        count = connection.execute(
+            sa.text("SELECT count(*) FROM foo WHERE name = 'isolated'")
+        ).scalar_one()
+    outside.dispose()
+    assert count == 0
+
+
+def test_rollback_isolation_second(client):
+    """Runs after the test above: nothing it wrote is visible."""
+    assert client.get("/v1/foo/?name=isolated").get_json()["total"] == 0
+    assert client.get("/v1/foo/").get_json()["total"] == 0
+
+
+def test_unreachable_database_is_503_and_bar_keeps_serving(make_app):
+    app = make_app(
+        isolated=False,
+        SQLALCHEMY_DATABASE_URI="postgresql+psycopg://nobody@127.0.0.1:9/none",
+        SQL_CONNECT_TIMEOUT=1,
+    )
+    client = app.test_client()
+    for response in [
+        client.get("/v1/foo/"),
+        client.get("/v1/foo/1"),
+        client.post("/v1/foo/", json={"name": "x"}),
+    ]:
+        problem = assert_problem(response, 503)
+        assert response.headers["Retry-After"] == "5"
+        assert "psycopg" not in problem["detail"]
+    assert client.post("/v1/bar/", json={"name": "still here"}).status_code == 201
+    ready = client.get("/ready")
+    assert_problem(ready, 503)
+    assert ready.get_json()["checks"] == {"sql": "unavailable", "redis": "ok"}

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs the Debian packages named on the command line, only those missing.
+# Usage: scripts/system-packages.sh COMMAND=PACKAGE [COMMAND=PACKAGE ...]
+#   e.g. scripts/system-packages.sh redis-server=redis-server
+# A COMMAND is looked up on PATH (and in PostgreSQL's versioned bin folders);
+# when it is missing, PACKAGE is installed with apt-get (as root), or the script
+# stops with a message naming what to install.
+set -euo pipefail
+
+have() {
+  command -v "$1" >/dev/null 2>&1 && return 0
+  compgen -G "/usr/lib/postgresql/*/bin/$1" >/dev/null 2>&1
+}
+
+missing=()
+for pair in "$@"; do
+  command=${pair%%=*}
+  package=${pair#*=}
+  have "$command" || missing+=("$package")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "Installing missing system packages: ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >&2
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+else
+  echo "Missing system packages: ${missing[*]}. Install them (e.g. sudo apt-get install ${missing[*]}) and retry." >&2
+  exit 1
+fi
