@@ -5,7 +5,7 @@ import os
 from flask import Flask
 from flask_cors import CORS
 
-from . import settings
+from . import scaffold, settings
 from .api import auth, docs, observability, problems
 from .api.sql_store import prepare_engines
 from .bar import blueprint as bar_blueprint
@@ -17,7 +17,11 @@ API_PREFIX = "/v1"
 MIGRATIONS = os.path.join(os.path.dirname(os.path.dirname(__file__)), "migrations")
 
 # One blueprint per feature, each with its own Api (docs at /v1/<feature>/docs).
-FEATURES = [foo_blueprint, bar_blueprint]
+# `flask scaffold` adds a feature's import above and its entry here.
+FEATURES = [
+    foo_blueprint,
+    bar_blueprint,
+]
 
 EXPOSED_HEADERS = ["ETag", "Location", "Link", "Retry-After", "X-Request-ID"]
 ALLOWED_HEADERS = [
@@ -42,6 +46,7 @@ def create_app(test_config=None, env=None):
     register_extensions(app)
     register_blueprints(app)
     problems.register_error_handlers(app)
+    register_commands(app)
     return app
 
 
@@ -64,3 +69,8 @@ def register_blueprints(app):
     for blueprint in FEATURES:
         app.register_blueprint(blueprint, url_prefix=API_PREFIX)
     docs.init_app(app, FEATURES)
+
+
+def register_commands(app):
+    """Developer commands, besides Flask-Migrate's `flask db`."""
+    app.cli.add_command(scaffold.scaffold)

@@ -1,0 +1,210 @@
+"""The command: check the name, plan every file, then write them (or list them)."""
+
+import ast
+import os
+import re
+from datetime import datetime
+from pathlib import Path
+
+import click
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+from flask import current_app
+from flask.cli import with_appcontext
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from ..api.stored import StoredModel
+from ..db import sql
+from . import names
+from .registration import RegistrationError, register
+
+STORES = {"sql": "SQL", "redis": "Redis"}
+
+templates = Environment(
+    loader=FileSystemLoader(Path(__file__).parent / "templates"),
+    autoescape=select_autoescape(),  # HTML only: Python is written as is
+    keep_trailing_newline=True,
+    undefined=StrictUndefined,
+)
+
+
+def _stored_models(base=StoredModel):
+    for model in base.__subclasses__():
+        yield model
+        yield from _stored_models(model)
+
+
+def names_in_use(app):
+    """What the running app already calls its own, and what it is there."""
+    taken = {}
+    for model in _stored_models():
+        if getattr(model, "kind", None):
+            taken[model.kind] = "a Redis kind"
+    for table in sql.metadata.tables:
+        taken[table] = "a table"
+    for rule in app.url_map.iter_rules():
+        taken[rule.rule.split("/")[1]] = f"the route {rule.rule}"
+    for blueprint in app.blueprints:
+        taken[blueprint] = "a blueprint"
+    return taken
+
+
+def check_name(app, name):
+    """Raise a usage error naming the reason when ``name`` cannot be a new feature."""
+    problem = names.syntax_problem(name)
+    package = Path(app.root_path)
+    if problem is None and (
+        (package / name).exists() or (package / f"{name}.py").exists()
+    ):
+        problem = f"myapp/{name} already exists"
+    in_use = names_in_use(app)
+    if problem is None and name in in_use:
+        problem = f"the app already has it as {in_use[name]}"
+    if problem is not None:
+        raise click.BadParameter(f"{name!r}: {problem}.", param_hint="NAME")
+
+
+def _script_directory(app):
+    config = Config()
+    config.set_main_option("script_location", app.extensions["migrate"].directory)
+    return ScriptDirectory.from_config(config)
+
+
+def plan_migration(app, name):
+    """The migration creating the table: next number, chained to the single head."""
+    scripts = _script_directory(app)
+    heads = scripts.get_heads()
+    if len(heads) > 1:
+        raise click.ClickException(
+            f"The migrations have {len(heads)} heads ({', '.join(heads)}):"
+            " merge them first (flask db merge heads)."
+        )
+    numbers = [
+        int(match.group(1))
+        for script in scripts.walk_revisions()
+        if (match := re.match(r"([0-9]+)_", script.revision))
+    ]
+    revision = f"{max(numbers, default=0) + 1:04d}_create_{name}"
+    path = Path(scripts.versions) / f"{revision}.py"
+    return path, render_migration(name, revision, heads[0] if heads else None)
+
+
+def render_migration(name, revision, down_revision):
+    return templates.get_template("migration.py.jinja").render(
+        name=name,
+        revision=revision,
+        down_revision=down_revision,
+        down_revision_literal=f'"{down_revision}"' if down_revision else "None",
+        create_date=datetime.now(),
+    )
+
+
+def _shadowed(source):
+    """Names a generated module both imports and defines (a feature "resource"...)."""
+    imported, defined = set(), set()
+    for node in ast.parse(source).body:
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            imported.update(alias.asname or alias.name for alias in node.names)
+        elif isinstance(node, (ast.ClassDef, ast.FunctionDef)):
+            defined.add(node.name)
+        elif isinstance(node, ast.Assign):
+            defined.update(t.id for t in node.targets if isinstance(t, ast.Name))
+    return imported & defined
+
+
+def render_feature(name, store):
+    """The feature package's files, by file name."""
+    context = dict(names.describe(name), store=store, store_label=STORES[store])
+    sources = {
+        "__init__.py": "__init__.py.jinja",
+        "endpoints.py": "endpoints.py.jinja",
+        "models.py": f"{store}/models.py.jinja",
+        f"test_{name}.py": f"{store}/test.py.jinja",
+    }
+    return {
+        file: templates.get_template(template).render(context)
+        for file, template in sources.items()
+    }
+
+
+def plan(app, name, store):
+    """Every file to create and the factory's new text; raises if any is impossible."""
+    check_name(app, name)
+    package = Path(app.root_path)
+    created = {
+        package / name / file: text
+        for file, text in render_feature(name, store).items()
+    }
+    if store == "sql":
+        path, text = plan_migration(app, name)
+        created[path] = text
+    for path, text in created.items():
+        clash = _shadowed(text)
+        if clash:
+            raise click.BadParameter(
+                f"{name!r}: {path.name} would define and import {', '.join(clash)}.",
+                param_hint="NAME",
+            )
+        if path.exists():
+            raise click.ClickException(f"{path} already exists; nothing was changed.")
+    factory = package / "__init__.py"
+    try:
+        edited = {factory: register(factory.read_text(), name)}
+    except RegistrationError as error:
+        raise click.ClickException(
+            f"Cannot register the blueprint in {factory}: {error}. Nothing was changed."
+        ) from None
+    return created, edited
+
+
+def _write(path, text):
+    """Write via a temporary file, so a reader never sees half a file."""
+    temporary = path.with_name(f".{path.name}.scaffold")
+    temporary.write_text(text)
+    os.replace(temporary, path)
+
+
+@click.command("scaffold")
+@click.argument("name")
+@click.option(
+    "--store",
+    type=click.Choice(sorted(STORES)),
+    required=True,
+    help="Where the feature's records live.",
+)
+@click.option(
+    "--dry-run", is_flag=True, help="List what would be written; write nothing."
+)
+@with_appcontext
+def scaffold(name, store, dry_run):
+    """Create feature NAME (like foo or bar): package, tests, blueprint, migration.
+
+    NAME becomes myapp/NAME/, the URL /v1/NAME/ and, for SQL, the table NAME.
+    """
+    app = current_app
+    created, edited = plan(app, name, store)
+    root = Path(app.root_path).parent
+
+    def shown(path):
+        return os.path.relpath(path, root)
+
+    if dry_run:
+        click.echo("Would create:")
+        for path in created:
+            click.echo(f"  {shown(path)}")
+        click.echo("Would edit:")
+        for path in edited:
+            click.echo(f"  {shown(path)} (import {name}_blueprint, add it to FEATURES)")
+        return
+    (Path(app.root_path) / name).mkdir()
+    for path, text in created.items():
+        _write(path, text)
+        click.echo(f"created  {shown(path)}")
+    for path, text in edited.items():
+        _write(path, text)
+        click.echo(f"edited   {shown(path)}")
+    click.echo("\nNext:")
+    if store == "sql":
+        click.echo("  flask --app myapp db upgrade")
+    click.echo(f"  venv/bin/pytest myapp/{name}")
+    click.echo(f"  then /v1/{name}/ serves it, documented at /v1/{name}/docs and /docs")
