@@ -35,10 +35,18 @@ class SqlModel(StoredModel):
         return self.row["id"]
 
     def as_json(self):
+        """The row as its read schema describes it; a NULL column is left out.
+
+        Leaving NULLs out makes an optional field behave as in Redis and in a merge
+        patch: absent when unset, and null in a patch removes it.
+        """
         document = {}
         for name in self.read_schema["properties"]:
             value = self.row[name]
-            document[name] = rfc3339(value) if isinstance(value, datetime) else value
+            if isinstance(value, datetime):
+                value = rfc3339(value)
+            if value is not None:
+                document[name] = value
         return document
 
     @classmethod

@@ -1,16 +1,19 @@
-"""`flask scaffold` for real, in a copy of the project: generate an SQL and a Redis
-feature, then lint the copy, run the new features' tests (and the migration drift
-test) there, and serve both features from a live server after `flask db upgrade`.
+"""`flask scaffold` for real, in a copy of the project.
 
-Runs once per `make test`: in the SQLite pass. The copy's suite would share the
+Generates an SQL and a Redis feature in the copy, then lints it, runs the new
+features' tests and the migration drift test there, serves both features from a
+live server after `flask db upgrade`, and follows the README's "Adding a field".
+
+Runs once per `make test`, in the SQLite pass: the copy's suite would share the
 PostgreSQL database of the outer run (its migrations would drop the outer tables),
-and what is generated does not depend on the database: the migration has the same
-shape as 0001, which the PostgreSQL pass runs.
+and nothing generated depends on the database (the migration has the shape of 0001,
+which the PostgreSQL pass runs).
 """
 
 import http.client
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -65,6 +68,7 @@ class Project:
 
     def __init__(self, root, redis_url):
         self.root = root
+        self.redis_url = redis_url
         self.env = {
             key: value
             for key, value in os.environ.items()
@@ -95,6 +99,10 @@ class Project:
         output = result.stdout[-3000:] + result.stderr[-3000:]
         assert result.returncode == 0, f"{' '.join(args)} failed:\n{output}"
         return result
+
+    def clone(self, target):
+        shutil.copytree(self.root, target, ignore=shutil.ignore_patterns("instance"))
+        return Project(target, self.redis_url)
 
     def digest(self):
         return {
@@ -128,10 +136,9 @@ def test_both_features_are_written_and_registered(project):
     factory = (project.root / "myapp" / "__init__.py").read_text()
     for name in (SQL_FEATURE, REDIS_FEATURE):
         assert factory.count(f"{name}_blueprint") == 2
-    migrations = list((project.root / "migrations" / "versions").glob("*.py"))
-    assert [path.name for path in migrations if SQL_FEATURE in path.name] == [
-        f"{len(migrations):04d}_create_{SQL_FEATURE}.py"
-    ]
+    versions = project.root / "migrations" / "versions"
+    created = [path.name for path in versions.glob(f"*_create_{SQL_FEATURE}.py")]
+    assert len(created) == 1 and re.fullmatch(r"[0-9]{4}_create_\w+\.py", created[0])
 
 
 def test_an_existing_feature_is_refused_and_nothing_changes(project):
@@ -270,3 +277,64 @@ def test_a_live_server_serves_both_features_after_db_upgrade(project, tmp_path):
             raise AssertionError(f"{error}\nserver log:\n{log_path.read_text()}")
         finally:
             server.stop()
+
+
+NOTE_TESTS = """
+
+def test_note_is_optional_kept_and_removed_by_a_null_patch(client):
+    created = client.post(COLLECTION, json={"name": "a", "note": "n"}).get_json()
+    assert created["note"] == "n"
+    assert "note" not in client.post(COLLECTION, json={"name": "b"}).get_json()
+    location = f"{COLLECTION}{created['id']}"
+    patched = client.patch(location, json={"note": None})
+    assert patched.status_code == 200
+    assert "note" not in patched.get_json()
+    assert client.get(location).get_json() == patched.get_json()
+"""
+
+
+def add_note(models):
+    """The README's steps 1 to 3 for an optional ``note``, on generated models.py."""
+    text = models.read_text()
+    for anchor, addition in [
+        ("NAME = {", 'NOTE = {"type": "string", "maxLength": 200}\n'),
+        ("    version = sa.Column(", "    note = sa.Column(sa.String(200))\n"),
+        ('            "name": NAME,\n', '            "note": NOTE,\n'),
+    ]:
+        line = next(line for line in text.splitlines(True) if line.startswith(anchor))
+        assert text.count(line) == 1, line
+        text = text.replace(line, line + addition)
+    write = '"properties": {"name": NAME},'
+    assert text.count(write) == 1
+    models.write_text(
+        text.replace(write, '"properties": {"name": NAME, "note": NOTE},')
+    )
+
+
+def test_a_field_added_as_the_readme_says_keeps_the_contract(project, tmp_path):
+    copy = project.clone(tmp_path / "project")
+    feature = copy.root / "myapp" / SQL_FEATURE
+    add_note(feature / "models.py")
+    with open(feature / f"test_{SQL_FEATURE}.py", "a") as tests:
+        tests.write(NOTE_TESTS)
+    scratch = dict(
+        copy.env, MYAPP_SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path / 'scratch.db'}"
+    )
+    copy.check("-m", "flask", "--app", "myapp", "db", "upgrade", env=scratch)
+    copy.check(
+        "-m", "flask", "--app", "myapp", "db", "migrate", "-m", "add note", env=scratch
+    )
+    copy.check("-m", "black", "--check", "migrations", f"myapp/{SQL_FEATURE}")
+    result = copy.check(
+        "-m",
+        "pytest",
+        "-q",
+        "-rA",
+        "-p",
+        "no:cacheprovider",
+        f"myapp/{SQL_FEATURE}",
+        "myapp/foo/test_foo.py::test_models_and_migrations_agree",
+        timeout=300,
+    )
+    passed = f"PASSED myapp/{SQL_FEATURE}/test_{SQL_FEATURE}.py::test_note_is_optional"
+    assert passed in result.stdout
