@@ -128,11 +128,11 @@ def test_dry_run_lists_every_file_and_writes_nothing(app, unchanged_tree, store)
 
 def test_registration_adds_one_import_and_one_entry():
     source = FACTORY.read_text()
-    edited = register(source, "baz")
+    edited = register(source, "c_probe")
     added = [line for line in edited.splitlines() if line not in source.splitlines()]
     assert added == [
-        "from .baz import blueprint as baz_blueprint",
-        "    baz_blueprint,",
+        "from .c_probe import blueprint as c_probe_blueprint",
+        "    c_probe_blueprint,",
     ]
     lines = edited.splitlines()
     position = lines.index(added[0])
