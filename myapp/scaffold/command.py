@@ -142,7 +142,8 @@ def plan(app, name, store):
         clash = _shadowed(text)
         if clash:
             raise click.BadParameter(
-                f"{name!r}: {path.name} would define and import {', '.join(clash)}.",
+                f"{name!r}: {path.name} would both import and define"
+                f" {', '.join(sorted(clash))}.",
                 param_hint="NAME",
             )
         if path.exists():

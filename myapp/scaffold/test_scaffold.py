@@ -74,10 +74,10 @@ def scaffold(app, *args):
         ("ops", "sql", "myapp/ops already exists"),
         ("scaffold", "sql", "myapp/scaffold already exists"),
         ("templates", "sql", "reserved"),
-        ("resource", "sql", "would define and import Resource"),
-        ("blueprint", "redis", "would define and import Blueprint"),
-        ("sql", "sql", "would define and import SqlModel"),
-        ("redis", "redis", "would define and import RedisModel"),
+        ("resource", "sql", "would both import and define Resource"),
+        ("blueprint", "redis", "would both import and define Blueprint"),
+        ("sql", "sql", "would both import and define SqlModel"),
+        ("redis", "redis", "would both import and define RedisModel"),
     ],
 )
 def test_refuses_with_the_reason_and_changes_nothing(
