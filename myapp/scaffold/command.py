@@ -206,6 +206,6 @@ def scaffold(name, store, dry_run):
         click.echo(f"edited   {shown(path)}")
     click.echo("\nNext:")
     if store == "sql":
-        click.echo("  flask --app myapp db upgrade")
+        click.echo("  venv/bin/flask --app myapp db upgrade")
     click.echo(f"  venv/bin/pytest myapp/{name}")
     click.echo(f"  then /v1/{name}/ serves it, documented at /v1/{name}/docs and /docs")
