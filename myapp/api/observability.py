@@ -50,7 +50,9 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure_logging(app):
+    """One stream handler on our loggers, replacing the one a previous app added."""
     handler = logging.StreamHandler()
+    handler.myapp_handler = True
     handler.addFilter(RequestIdFilter())
     if app.debug or app.testing:
         handler.setFormatter(
@@ -60,7 +62,9 @@ def configure_logging(app):
         handler.setFormatter(JsonFormatter())
     for name in ("myapp", app.logger.name):
         logger = logging.getLogger(name)
-        logger.handlers = [handler]
+        for old in [h for h in logger.handlers if getattr(h, "myapp_handler", False)]:
+            logger.removeHandler(old)
+        logger.addHandler(handler)
         logger.setLevel(logging.INFO)
         logger.propagate = False
 
