@@ -7,6 +7,7 @@ import time
 import uuid
 
 from flask import g, has_request_context, request
+from flask.logging import default_handler
 
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:@/+=-]{1,128}")
 
@@ -60,10 +61,11 @@ def configure_logging(app):
         )
     else:
         handler.setFormatter(JsonFormatter())
-    for name in ("myapp", app.logger.name):
+    for name in {"myapp", app.logger.name}:
         logger = logging.getLogger(name)
         for old in [h for h in logger.handlers if getattr(h, "myapp_handler", False)]:
             logger.removeHandler(old)
+        logger.removeHandler(default_handler)
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)
         logger.propagate = False
