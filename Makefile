@@ -5,11 +5,11 @@ VENV := venv
 BIN := $(VENV)/bin
 export FLASK_APP := myapp
 
-.PHONY: help venv system-packages run lint test test-sqlite test-postgres clean
+.PHONY: help venv system-packages run lint test test-sqlite test-postgres test-mariadb clean
 
 help:
 	@echo "make run   - serve on http://127.0.0.1:5000 in development mode"
-	@echo "make test  - lint, then the test suite on SQLite and on PostgreSQL"
+	@echo "make test  - lint, then the test suite on SQLite, PostgreSQL and MariaDB"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,7 +32,7 @@ lint: venv
 	$(BIN)/black --check .
 	$(BIN)/flake8
 
-test: lint test-sqlite test-postgres
+test: lint test-sqlite test-postgres test-mariadb
 
 test-sqlite: venv system-packages
 	@echo "=== pytest on SQLite ==="
@@ -41,6 +41,12 @@ test-sqlite: venv system-packages
 test-postgres: venv system-packages
 	@echo "=== pytest on PostgreSQL ==="
 	scripts/with-postgres.sh $(BIN)/pytest
+
+# Only the server and client cores: no system service is installed or started.
+test-mariadb: venv system-packages
+	scripts/system-packages.sh mariadbd=mariadb-server-core mariadb=mariadb-client-core
+	@echo "=== pytest on MariaDB ==="
+	scripts/with-mariadb.sh $(BIN)/pytest
 
 clean:
 	rm -rf $(VENV) .pytest_cache .test-artifacts

@@ -2,13 +2,15 @@
 # Installs the Debian packages named on the command line, only those missing.
 # Usage: scripts/system-packages.sh COMMAND=PACKAGE [COMMAND=PACKAGE ...]
 #   e.g. scripts/system-packages.sh redis-server=redis-server
-# A COMMAND is looked up on PATH (and in PostgreSQL's versioned bin folders);
+# A COMMAND is looked up on PATH, in /usr/sbin (not on a user's PATH) and in
+# PostgreSQL's versioned bin folders;
 # when it is missing, PACKAGE is installed with apt-get (as root), or the script
 # stops with a message naming what to install.
 set -euo pipefail
 
 have() {
   command -v "$1" >/dev/null 2>&1 && return 0
+  [ -x "/usr/sbin/$1" ] && return 0
   compgen -G "/usr/lib/postgresql/*/bin/$1" >/dev/null 2>&1
 }
 
