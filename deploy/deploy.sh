@@ -14,7 +14,7 @@
 #   DEPLOY_PYTHON           python on the server that builds the venv (python3)
 #   DEPLOY_ENV_FILE         the service's environment file, read on the server for
 #                           the migrations (/etc/myapp/myapp.env; skipped if absent)
-#   DEPLOY_RESTART_COMMAND  run on the server (sudo -n systemctl restart myapp.service)
+#   DEPLOY_RESTART_COMMAND  run on the server (sudo -n /bin/systemctl restart myapp.service)
 #   DEPLOY_READY_URL        polled on the server (http://127.0.0.1:8081/ready, the
 #                           loopback server in deploy/nginx-myapp.conf)
 #   DEPLOY_READY_TIMEOUT    seconds to wait for 200 from /ready (60)
@@ -24,7 +24,7 @@ set -eEuo pipefail
 # Excluded paths are also never deleted on the server (no --delete-excluded), so
 # its venvs/ and instance/ survive every deploy.
 EXCLUDES=(
-  /.git/ /venv /venvs/ /.venv/ /instance/ /node_modules/ /.test-artifacts/
+  /.git /venv /venvs/ /.venv/ /instance/ /node_modules/ /.test-artifacts/
   /.pytest_cache/ __pycache__/ "*.pyc" /bench/results/
 )
 SERVER_SETTINGS=(
@@ -33,7 +33,7 @@ SERVER_SETTINGS=(
 )
 : "${DEPLOY_PYTHON:=python3}"
 : "${DEPLOY_ENV_FILE:=/etc/myapp/myapp.env}"
-: "${DEPLOY_RESTART_COMMAND:=sudo -n systemctl restart myapp.service}"
+: "${DEPLOY_RESTART_COMMAND:=sudo -n /bin/systemctl restart myapp.service}"
 : "${DEPLOY_READY_URL:=http://127.0.0.1:8081/ready}"
 : "${DEPLOY_READY_TIMEOUT:=60}"
 
@@ -117,7 +117,8 @@ while time.monotonic() < deadline:
     except OSError as error:
         last = str(error)
     time.sleep(1)
-sys.exit(f"{url} not ready after {timeout:.0f} s; last answer: {last}")
+sys.exit(f"{url} not ready after {timeout:.0f} s; last answer: {last}\n"
+         "(the service log: journalctl -u myapp.service)")
 EOF
 }
 

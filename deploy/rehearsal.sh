@@ -46,27 +46,31 @@ unit_value() {
   sed -n "s/^$1=//p" "$repo/deploy/myapp.service"
 }
 
+# Sets exec_start, environment and run_as: the unit's ExecStart and Environment=
+# lines, its paths moved to the rehearsal's destination, then the environment
+# file (as EnvironmentFile=), and an unprivileged user when we are root.
+service_command() {
+  local state=$1 directory destination
+  destination=$(cat "$state/destination-path")
+  directory=$(unit_value WorkingDirectory)
+  read -ra exec_start <<<"$(unit_value ExecStart | sed "s#$directory#$destination#g")"
+  mapfile -t environment < <(unit_value Environment)
+  mapfile -t -O "${#environment[@]}" environment < <(grep -Ev '^[[:space:]]*(#|$)' "$state/myapp.env")
+  run_as=()
+  [ "$(id -u)" != 0 ] || run_as=(setpriv --reuid=nobody --regid=nogroup --clear-groups)
+}
+
 # Usage: rehearsal.sh restart-service STATE_DIR
 restart_service() {
-  local state=$1 pid directory destination http_port run_as=()
-  destination=$(cat "$state/destination-path")
+  local state=$1 pid http_port exec_start=() environment=() run_as=()
   http_port=$(cat "$state/http-port")
   if [ -f "$state/uwsgi.pid" ]; then
     pid=$(cat "$state/uwsgi.pid")
     log "stopping uWSGI (PID $pid)"
     stop_pid "$pid"
   fi
-
-  # The unit's ExecStart and Environment= lines, its paths moved to this
-  # rehearsal's destination; then the environment file, as EnvironmentFile=.
-  directory=$(unit_value WorkingDirectory)
-  local exec_start=() environment=()
-  read -ra exec_start <<<"$(unit_value ExecStart | sed "s#$directory#$destination#g")"
-  mapfile -t environment < <(unit_value Environment)
-  mapfile -t -O "${#environment[@]}" environment < <(grep -Ev '^[[:space:]]*(#|$)' "$state/myapp.env")
-  [ "$(id -u)" != 0 ] || run_as=(setpriv --reuid=nobody --regid=nogroup --clear-groups)
-
-  cd "$destination"
+  service_command "$state"
+  cd "$(cat "$state/destination-path")"
   nohup env -i PATH=/usr/bin:/bin LANG=C.UTF-8 "${environment[@]}" "${run_as[@]}" \
     "${exec_start[@]}" --http-socket "127.0.0.1:$http_port" \
     >>"$state/uwsgi.log" 2>&1 </dev/null &
@@ -98,7 +102,7 @@ cleanup() {
   done
   "$repo/scripts/postgres.sh" stop "$state/pg" || true
   if [ "$failed" != 0 ] || [ "$status" != 0 ]; then
-    for file in uwsgi.log sshd.log redis.log; do
+    for file in uwsgi.log refused.log sshd.log redis.log; do
       if [ -s "$state/$file" ]; then
         echo "--- last lines of $file ---" >&2
         tail -n 40 "$state/$file" >&2
@@ -292,6 +296,18 @@ runs_exec_start() {
 
 not_in_deploy_log() { ! grep -q "$1" "$state/deploy.log"; }
 
+# The unit's command without MYAPP_API_TOKENS: uWSGI must exit (need-app, status
+# 22) rather than respawn workers that cannot load the app.
+stops_without_tokens() {
+  local exec_start=() environment=() run_as=() code=0
+  service_command "$state"
+  mapfile -t environment < <(printf "%s\n" "${environment[@]}" | grep -v "^MYAPP_API_TOKENS=")
+  (cd "$destination_path" && timeout 90 env -i PATH=/usr/bin:/bin LANG=C.UTF-8 \
+    "${environment[@]}" MYAPP_SOCKET="$state/run/refused.sock" "${run_as[@]}" \
+    "${exec_start[@]}" </dev/null >"$state/refused.log" 2>&1) || code=$?
+  [ "$code" = 22 ] && grep -q "^myapp: No API tokens configured" "$state/refused.log"
+}
+
 # The revision in the database's alembic_version table, read with the server's venv.
 database_revision() {
   "$destination_path/venv/bin/python" - "${database_url/+psycopg/}" <<'EOF'
@@ -320,6 +336,7 @@ fi
 check "the venv was built on the server, not copied" \
   test -L "$destination_path/venv" -a -x "$destination_path/venv/bin/uwsgi"
 check "/ready answers 200" answers 200 '"status":"ok"' GET /ready
+check "without API tokens the service stops (uWSGI need-app exits 22)" stops_without_tokens
 check "production refuses a write without a token (401)" \
   answers_without_token 401 token POST /v1/foo/ '{"name": "x"}'
 
