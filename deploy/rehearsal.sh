@@ -91,6 +91,8 @@ chmod 755 "$state"
 pids=()
 results=()
 failed=0
+summarised=no
+transport=${REHEARSAL_TRANSPORT:-ssh}
 
 cleanup() {
   local status=$? pid
@@ -101,6 +103,9 @@ cleanup() {
     stop_pid "$pid"
   done
   "$repo/scripts/postgres.sh" stop "$state/pg" || true
+  if [ "$summarised" = no ]; then
+    echo "deploy rehearsal: FAIL (stopped before the checks ended, status $status)"
+  fi
   if [ "$failed" != 0 ] || [ "$status" != 0 ]; then
     for file in uwsgi.log refused.log sshd.log redis.log; do
       if [ -s "$state/$file" ]; then
@@ -116,6 +121,7 @@ cleanup() {
   fi
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM
 
 check() {
   local name=$1
@@ -136,6 +142,7 @@ summary() {
   echo "=== deploy rehearsal ($transport) ==="
   printf "%s\n" "${results[@]}"
   echo "deploy rehearsal: $outcome in $(($(date +%s) - started)) s"
+  summarised=yes
   [ "$failed" = 0 ]
 }
 
@@ -189,7 +196,6 @@ done
 
 # --- The transport: ssh to 127.0.0.1 when sshd can be had, else a local folder --
 
-transport=${REHEARSAL_TRANSPORT:-ssh}
 if [ "$transport" = ssh ] && ! command -v sshd >/dev/null; then
   if [ "$(id -u)" = 0 ]; then
     "$repo/scripts/system-packages.sh" sshd=openssh-server || true
@@ -276,7 +282,7 @@ deploy() {
   local source=$1 label=$2 began
   began=$(date +%s)
   log "deploy: $label"
-  if env "${deploy_environment[@]}" "$source/deploy/deploy.sh" "$destination" \
+  if timeout 900 env "${deploy_environment[@]}" "$source/deploy/deploy.sh" "$destination" \
     >"$state/deploy.log" 2>&1; then
     sed "s/^/    /" "$state/deploy.log"
     log "deploy ($label) took $(($(date +%s) - began)) s"
@@ -350,7 +356,7 @@ check "read the bar back (200)" answers 200 '"name":"rehearsal bar"' GET "/v1/ba
 # --- Second deploy: a changed source file and a new migration, in a copy ---------
 
 next=$state/next
-rsync -a --exclude=/.git/ --exclude=/venv/ --exclude=/.venv/ --exclude=/instance/ \
+rsync -a --exclude=/.git --exclude=/venv/ --exclude=/.venv/ --exclude=/instance/ \
   --exclude=__pycache__/ "$repo/" "$next/"
 marker=$(python3 -c 'import secrets; print(secrets.token_hex(6))')
 head=$(cd "$next" && "$destination_path/venv/bin/python" -c \
