@@ -196,8 +196,17 @@ done
 
 # --- The transport: ssh to 127.0.0.1 when sshd can be had, else a local folder --
 
+# Installing openssh-server is only done where Debian's policy-rc.d keeps the
+# package from starting a system-wide sshd (containers, CI machines).
+install_leaves_services_down() {
+  local code=0
+  [ -x /usr/sbin/policy-rc.d ] || return 1
+  /usr/sbin/policy-rc.d ssh start >/dev/null 2>&1 || code=$?
+  [ "$code" = 101 ]
+}
+
 if [ "$transport" = ssh ] && ! command -v sshd >/dev/null; then
-  if [ "$(id -u)" = 0 ]; then
+  if [ "$(id -u)" = 0 ] && install_leaves_services_down; then
     "$repo/scripts/system-packages.sh" sshd=openssh-server || true
   fi
   command -v sshd >/dev/null || {
