@@ -5,11 +5,13 @@ VENV := venv
 BIN := $(VENV)/bin
 export FLASK_APP := myapp
 
-.PHONY: help venv system-packages run lint test test-sqlite test-postgres clean
+.PHONY: help venv system-packages run lint test test-sqlite test-postgres test-mariadb \
+	clean check-deploy deploy-rehearsal
 
 help:
 	@echo "make run   - serve on http://127.0.0.1:5000 in development mode"
-	@echo "make test  - lint, then the test suite on SQLite and on PostgreSQL"
+	@echo "make test  - lint, then the test suite on SQLite, PostgreSQL and MariaDB"
+	@echo "make deploy-rehearsal - deploy this checkout to this machine, end to end"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,7 +34,13 @@ lint: venv
 	$(BIN)/black --check .
 	$(BIN)/flake8
 
-test: lint test-sqlite test-postgres
+test: lint check-deploy test-sqlite test-postgres test-mariadb
+
+# The GitHub workflow (schema, then zizmor's security audits) and the deploy scripts.
+check-deploy: venv
+	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
+	$(BIN)/zizmor --offline --quiet .github/workflows/
+	$(BIN)/shellcheck deploy/*.sh
 
 test-sqlite: venv system-packages
 	@echo "=== pytest on SQLite ==="
@@ -42,5 +50,16 @@ test-postgres: venv system-packages
 	@echo "=== pytest on PostgreSQL ==="
 	scripts/with-postgres.sh $(BIN)/pytest
 
+# Only the server and client cores: no system service is installed or started.
+test-mariadb: venv system-packages
+	scripts/system-packages.sh mariadbd=mariadb-server-core mariadb=mariadb-client-core
+	@echo "=== pytest on MariaDB ==="
+	scripts/with-mariadb.sh $(BIN)/pytest
+
 clean:
 	rm -rf $(VENV) .pytest_cache .test-artifacts
+
+# The real deploy script, end to end on this machine (see deploy/rehearsal.sh).
+deploy-rehearsal: system-packages
+	scripts/system-packages.sh rsync=rsync curl=curl ssh=openssh-client
+	deploy/rehearsal.sh

@@ -8,4 +8,7 @@ from myapp.api.auth import ConfigError
 try:
     app = create_app()
 except ConfigError as error:
-    sys.exit(f"myapp: {error}")
+    # One clear line, then fail the import: uWSGI (need-app) then stops the whole
+    # server, whereas sys.exit() would end only the worker, respawned forever.
+    print(f"myapp: {error}", file=sys.stderr, flush=True)
+    raise

@@ -33,6 +33,14 @@ def run_migrations_offline():
         context.run_migrations()
 
 
+def render_item(type_, obj, autogen_context):
+    """Autogenerate writes our own column types (sql_store) with their import."""
+    if type_ == "type" and type(obj).__module__ == "myapp.api.sql_store":
+        autogen_context.imports.add("from myapp.api import sql_store")
+        return f"sql_store.{obj!r}"
+    return False
+
+
 def run_migrations_online():
     def process_revision_directives(context, revision, directives):
         # Never write an empty revision from autogenerate.
@@ -44,6 +52,7 @@ def run_migrations_online():
 
     conf_args = dict(current_app.extensions["migrate"].configure_args)
     conf_args.setdefault("process_revision_directives", process_revision_directives)
+    conf_args.setdefault("render_item", render_item)
 
     with target_db.engine.connect() as connection:
         context.configure(

@@ -7,6 +7,7 @@ import time
 import uuid
 
 from flask import g, has_request_context, request
+from flask.logging import default_handler
 
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:@/+=-]{1,128}")
 
@@ -50,7 +51,9 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure_logging(app):
+    """One stream handler on our loggers, replacing the one a previous app added."""
     handler = logging.StreamHandler()
+    handler.myapp_handler = True
     handler.addFilter(RequestIdFilter())
     if app.debug or app.testing:
         handler.setFormatter(
@@ -58,9 +61,12 @@ def configure_logging(app):
         )
     else:
         handler.setFormatter(JsonFormatter())
-    for name in ("myapp", app.logger.name):
+    for name in {"myapp", app.logger.name}:
         logger = logging.getLogger(name)
-        logger.handlers = [handler]
+        for old in [h for h in logger.handlers if getattr(h, "myapp_handler", False)]:
+            logger.removeHandler(old)
+        logger.removeHandler(default_handler)
+        logger.addHandler(handler)
         logger.setLevel(logging.INFO)
         logger.propagate = False
 

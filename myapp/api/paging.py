@@ -9,7 +9,9 @@ from werkzeug.exceptions import BadRequest
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
-_DIGITS = re.compile(r"[0-9]{1,18}")
+_DIGITS = re.compile(r"[0-9]+")
+# Every store takes offsets up to a signed 64-bit integer.
+MAX_OFFSET = 10**18
 
 
 @dataclass(frozen=True)
@@ -21,23 +23,22 @@ class PageQuery:
     filters: dict = field(default_factory=dict)
 
 
-def _integer(name, default, minimum, maximum=None):
+def _integer(name, default, minimum, maximum):
     raw = request.args.get(name)
     if raw is None:
         return default
     if not _DIGITS.fullmatch(raw):
         raise BadRequest(f"'{name}' must be a whole number.")
-    value = int(raw)
-    if value < minimum or (maximum is not None and value > maximum):
-        bounds = f"from {minimum} to {maximum}" if maximum else f">= {minimum}"
-        raise BadRequest(f"'{name}' must be {bounds}.")
+    value = int(raw) if len(raw) <= 19 else maximum + 1
+    if value < minimum or value > maximum:
+        raise BadRequest(f"'{name}' must be from {minimum} to {maximum}.")
     return value
 
 
 def page_query(sortable=(), filterable=()):
     """The page a client asked for, or a 400 naming the bad parameter."""
     limit = _integer("limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
-    offset = _integer("offset", 0, 0)
+    offset = _integer("offset", 0, 0, MAX_OFFSET)
     sort = None
     if sortable and "sort" in request.args:
         raw = request.args["sort"]

@@ -6,7 +6,7 @@ from flask_restx import Api
 
 from .auth import require_token_for_writes
 from .bodies import JSON, MERGE_PATCH
-from .paging import DEFAULT_LIMIT, MAX_LIMIT
+from .paging import DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET
 from .problems import PROBLEM_MIMETYPE
 from .schemas import PROBLEM, list_schema, swagger_schema
 
@@ -67,7 +67,9 @@ LIST_PARAMS = {
         maximum=MAX_LIMIT,
         default=DEFAULT_LIMIT,
     ),
-    "offset": _param("query", "integer", "Items to skip.", minimum=0, default=0),
+    "offset": _param(
+        "query", "integer", "Items to skip.", minimum=0, maximum=MAX_OFFSET, default=0
+    ),
 }
 IF_MATCH = _param(
     "header", "string", "Apply only if the resource's ETag matches (else 412)."

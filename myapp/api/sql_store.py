@@ -18,6 +18,34 @@ from .stored import StoredModel, rfc3339, utcnow
 # Naive UTC, with microseconds everywhere (MySQL/MariaDB default to whole seconds).
 Timestamp = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
 
+# Binary NO PAD collations: MySQL/MariaDB defaults ignore case, accents and (PAD
+# SPACE, utf8mb4_bin included) trailing spaces; these names differ per server.
+MARIADB_EXACT_COLLATION = "utf8mb4_nopad_bin"
+MYSQL_EXACT_COLLATION = "utf8mb4_0900_bin"  # MySQL 8.0.17 and later
+
+
+class ExactString(sa.types.TypeDecorator):
+    """VARCHAR(length) in characters whose comparisons are exact on every database.
+
+    SQLite and PostgreSQL compare text exactly already. MySQL/MariaDB get utf8mb4
+    (4-byte characters such as emoji) with a binary NO PAD collation, chosen by the
+    server actually connected to, so a ``mysql://`` URL to MariaDB works too.
+    """
+
+    impl = sa.String
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect):
+        if dialect.name not in ("mysql", "mariadb"):
+            return dialect.type_descriptor(sa.String(self.impl.length))
+        collation = (
+            MARIADB_EXACT_COLLATION if dialect.is_mariadb else MYSQL_EXACT_COLLATION
+        )
+        return dialect.type_descriptor(
+            mysql.VARCHAR(self.impl.length, charset="utf8mb4", collation=collation)
+        )
+
+
 # The largest id an INTEGER column holds; beyond it an id is simply not found.
 MAX_ID = 2**31 - 1
 
@@ -127,9 +155,9 @@ class SqlModel(StoredModel):
         values = {name: data.get(name) for name in cls.writable}
         values.update(created_at=now, updated_at=now, version=1)
         session = cls._session()
-        new_id = session.execute(
-            sa.insert(cls.table).values(values).returning(cls.table.c.id)
-        ).scalar_one()
+        # Not RETURNING: MySQL has none; SQLAlchemy uses it where it can.
+        result = session.execute(sa.insert(cls.table).values(values))
+        new_id = result.inserted_primary_key[0]
         session.commit()
         return cls({**values, "id": new_id})
 

@@ -467,6 +467,8 @@ class CrudContract:
             "offset=-1",
             "offset=x",
             "offset=1e3",
+            "offset=1000000000000000001",
+            "offset=99999999999999999999999",
         ],
     )
     def test_bad_paging_is_400(self, client, spec, query):
@@ -479,6 +481,11 @@ class CrudContract:
         response = client.get(f"{self.collection}?limit={limit}")
         assert response.status_code == 200
         assert response.get_json()["limit"] == limit
+
+    def test_largest_offset_is_accepted(self, client):
+        response = client.get(f"{self.collection}?offset=1000000000000000000")
+        assert response.status_code == 200
+        assert response.get_json()["items"] == []
 
     # --- cross-cutting ------------------------------------------------------
 

@@ -3,7 +3,7 @@
 import sqlalchemy as sa
 
 from ..api.schemas import DRAFT_07, TIMESTAMP
-from ..api.sql_store import SqlModel, Timestamp
+from ..api.sql_store import ExactString, SqlModel, Timestamp
 from ..db import sql
 
 NAME = {"type": "string", "minLength": 1, "maxLength": 120}
@@ -17,7 +17,7 @@ class FooRow(sql.Model):
     __table_args__ = {"sqlite_autoincrement": True}
 
     id = sa.Column(sa.Integer, primary_key=True)
-    name = sa.Column(sa.String(120), nullable=False, index=True)
+    name = sa.Column(ExactString(120), nullable=False, index=True)
     created_at = sa.Column(Timestamp, nullable=False, index=True)
     updated_at = sa.Column(Timestamp, nullable=False)
     version = sa.Column(sa.Integer, nullable=False)

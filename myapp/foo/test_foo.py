@@ -1,11 +1,14 @@
 """Foo over SQL: the shared contract plus what is foo's own."""
 
+from datetime import datetime
+
 import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from openapi_spec_validator import validate
 
+from myapp.api.stored import rfc3339
 from myapp.api.testing import CrudContract, assert_problem
 from myapp.db import sql
 
@@ -65,12 +68,18 @@ def test_bad_sort_is_400(client, sort):
 
 
 def test_name_filter_is_exact(client, three):
-    client.post("/v1/foo/", json={"name": "Apple"})
-    client.post("/v1/foo/", json={"name": "apple "})
+    """Case, accents and trailing spaces count (MySQL/MariaDB defaults ignore them)."""
+    near = ["Apple", "apple ", "\u00e0pple", "APPLE", " apple", "apple\u00a0"]
+    created = {}
+    for name in near:
+        created[name] = client.post("/v1/foo/", json={"name": name}).get_json()
     response = client.get("/v1/foo/?name=apple")
     body = response.get_json()
     assert body["items"] == [three[1]]
     assert body["total"] == 1
+    for name in near:
+        body = client.get("/v1/foo/", query_string={"name": name}).get_json()
+        assert (body["items"], body["total"]) == ([created[name]], 1), repr(name)
     assert client.get("/v1/foo/?name=nothing").get_json()["total"] == 0
 
 
@@ -92,6 +101,8 @@ def test_nul_in_name(client, database_url):
     else:
         assert response.status_code == 201
         assert client.get(response.headers["Location"]).get_json()["name"] == "a\x00b"
+        assert client.get("/v1/foo/?name=a%00b").get_json()["total"] == 1
+        assert client.get("/v1/foo/?name=a").get_json()["total"] == 0
 
 
 def test_ids_are_never_reused(client):
@@ -108,6 +119,84 @@ def test_models_and_migrations_agree(app):
             MigrationContext.configure(connection), sql.metadatas[None]
         )
     assert diff == []
+
+
+def test_string_columns_have_the_models_collation(app):
+    """The drift check ignores collations; on MySQL/MariaDB compare them here."""
+    with app.app_context():
+        connection = sql.session.connection()
+        dialect = connection.dialect
+        if dialect.name not in ("mysql", "mariadb"):
+            pytest.skip("collations are set per column only on MySQL/MariaDB")
+        inspector = sa.inspect(connection)
+        checked = 0
+        for table in sql.metadatas[None].sorted_tables:
+            reflected = {
+                c["name"]: c["type"] for c in inspector.get_columns(table.name)
+            }
+            for column in table.columns:
+                wanted = column.type.dialect_impl(dialect)
+                if isinstance(wanted, sa.types.TypeDecorator):
+                    wanted = wanted.impl_instance
+                if isinstance(wanted, sa.String):
+                    actual = reflected[column.name]
+                    assert (actual.charset, actual.collation) == (
+                        wanted.charset,
+                        wanted.collation,
+                    ), f"{table.name}.{column.name}"
+                    checked += 1
+    assert checked
+
+
+def test_update_counts_matched_rows_not_changed_rows(app):
+    """The version guard relies on rowcount = rows matched (MySQL's FOUND_ROWS)."""
+    client = app.test_client()
+    id = client.post("/v1/foo/", json={"name": "same"}).get_json()["id"]
+    with app.app_context():
+        result = sql.session.execute(
+            sa.text("UPDATE foo SET name = name WHERE id = :id"), {"id": id}
+        )
+        assert result.rowcount == 1
+        sql.session.rollback()
+
+
+def test_put_of_the_same_name_is_a_write(client):
+    created = client.post("/v1/foo/", json={"name": "same"})
+    location, etag = created.headers["Location"], created.headers["ETag"]
+    first = client.put(location, json={"name": "same"}, headers={"If-Match": etag})
+    assert first.status_code == 200
+    assert first.get_json()["name"] == "same"
+    assert first.headers["ETag"] != etag
+    second = client.put(location, json={"name": "same"})
+    assert second.status_code == 200
+    stale = client.put(location, json={"name": "same"}, headers={"If-Match": etag})
+    assert_problem(stale, 412)
+
+
+def test_timestamps_keep_microseconds(app):
+    client = app.test_client()
+    created = client.post("/v1/foo/", json={"name": "when"}).get_json()
+    with app.app_context():
+        stored = sql.session.execute(
+            sa.text("SELECT created_at FROM foo WHERE id = :id"), {"id": created["id"]}
+        ).scalar_one()
+        sql.session.rollback()
+    if isinstance(stored, str):  # SQLite keeps text
+        stored = datetime.fromisoformat(stored)
+    assert rfc3339(stored) == created["created_at"]
+
+
+def test_a_mysql_url_to_mariadb_works_too(make_app, database_url):
+    """The dialect is then named "mysql", yet knows it talks to MariaDB."""
+    if not database_url.startswith("mariadb+"):
+        pytest.skip("needs a MariaDB server")
+    url = database_url.replace("mariadb+", "mysql+", 1)
+    client = make_app(SQLALCHEMY_DATABASE_URI=url).test_client()
+    created = client.post("/v1/foo/", json={"name": "apple "})
+    assert created.status_code == 201
+    assert client.get(created.headers["Location"]).get_json() == created.get_json()
+    assert client.get("/v1/foo/?name=apple").get_json()["total"] == 0
+    assert client.get("/v1/foo/?name=apple%20").get_json()["total"] == 1
 
 
 def test_rollback_isolation_first(client, app, database_url):
@@ -129,12 +218,15 @@ def test_rollback_isolation_second(client):
     assert client.get("/v1/foo/").get_json()["total"] == 0
 
 
-def test_unreachable_database_is_503_and_bar_keeps_serving(make_app):
-    app = make_app(
-        isolated=False,
-        SQLALCHEMY_DATABASE_URI="postgresql+psycopg://nobody@127.0.0.1:9/none",
-        SQL_CONNECT_TIMEOUT=1,
-    )
+@pytest.mark.parametrize(
+    "url, driver",
+    [
+        ("postgresql+psycopg://nobody@127.0.0.1:9/none", "psycopg"),
+        ("mysql+pymysql://nobody@127.0.0.1:9/none", "pymysql"),
+    ],
+)
+def test_unreachable_database_is_503_and_bar_keeps_serving(make_app, url, driver):
+    app = make_app(isolated=False, SQLALCHEMY_DATABASE_URI=url, SQL_CONNECT_TIMEOUT=1)
     client = app.test_client()
     for response in [
         client.get("/v1/foo/"),
@@ -143,7 +235,7 @@ def test_unreachable_database_is_503_and_bar_keeps_serving(make_app):
     ]:
         problem = assert_problem(response, 503)
         assert response.headers["Retry-After"] == "5"
-        assert "psycopg" not in problem["detail"]
+        assert driver not in problem["detail"].lower()
     assert client.post("/v1/bar/", json={"name": "still here"}).status_code == 201
     ready = client.get("/ready")
     assert_problem(ready, 503)

@@ -4,10 +4,10 @@ Generates an SQL and a Redis feature in the copy, then lints it, runs the new
 features' tests and the migration drift test there, serves both features from a
 live server after `flask db upgrade`, and follows the README's "Adding a field".
 
-Runs once per `make test`, in the SQLite pass: the copy's suite would share the
-PostgreSQL database of the outer run (its migrations would drop the outer tables),
-and nothing generated depends on the database (the migration has the shape of 0001,
-which the PostgreSQL pass runs).
+Runs once per `make test`, in the SQLite pass: in the PostgreSQL and MariaDB passes
+the copy's suite would share the outer run's database (its migrations would drop the
+outer tables), and nothing generated depends on the database (the migration has the
+shape of 0001, which those passes run).
 """
 
 import http.client

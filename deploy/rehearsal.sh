@@ -1,0 +1,433 @@
+#!/usr/bin/env bash
+# `make deploy-rehearsal`: the real deploy, end to end, on this machine.
+#
+# deploy/deploy.sh sends this checkout over ssh to 127.0.0.1 (a private sshd with
+# keys made for the run; a local folder when sshd cannot be had, or with
+# REHEARSAL_TRANSPORT=local), against a private PostgreSQL and redis-server. The
+# service is started as deploy/myapp.service starts it (same ExecStart line and
+# environment, plus --http-socket on a free loopback port); "restart" stops it by
+# PID and starts it again. Then: create and read a foo and a bar; deploy a copy
+# of the checkout with a changed source file and a new migration (made in a
+# temporary folder, never committed) and check that the new code is served, the
+# migration applied and the data kept; deploy again, unchanged.
+# Everything started here is stopped by PID on exit. REHEARSAL_KEEP=1 keeps the
+# work folder (logs) for a look afterwards.
+set -euo pipefail
+export PATH="$PATH:/usr/sbin:/sbin"
+repo=$(cd "$(dirname "$0")/.." && pwd)
+
+log() { echo "rehearsal: $*" >&2; }
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# True while the process lives (a zombie left to an init that does not reap
+# counts as gone).
+alive() {
+  [ -r "/proc/$1/stat" ] && [ "$(sed 's/.*) //' "/proc/$1/stat" | cut -d" " -f1)" != Z ]
+}
+
+stop_pid() {
+  local pid=$1 _
+  alive "$pid" || return 0
+  kill -TERM "$pid" 2>/dev/null || return 0
+  for _ in $(seq 300); do
+    alive "$pid" || return 0
+    sleep 0.1
+  done
+  log "PID $pid did not stop within 30 s: killing it"
+  kill -KILL "$pid" 2>/dev/null || true
+}
+
+# --- The service, as systemd would run it (also the deploy's restart command) --
+
+unit_value() {
+  sed -n "s/^$1=//p" "$repo/deploy/myapp.service"
+}
+
+# Sets exec_start, environment and run_as: the unit's ExecStart and Environment=
+# lines, its paths moved to the rehearsal's destination, then the environment
+# file (as EnvironmentFile=), and an unprivileged user when we are root.
+service_command() {
+  local state=$1 directory destination
+  destination=$(cat "$state/destination-path")
+  directory=$(unit_value WorkingDirectory)
+  read -ra exec_start <<<"$(unit_value ExecStart | sed "s#$directory#$destination#g")"
+  mapfile -t environment < <(unit_value Environment)
+  mapfile -t -O "${#environment[@]}" environment < <(grep -Ev '^[[:space:]]*(#|$)' "$state/myapp.env")
+  run_as=()
+  [ "$(id -u)" != 0 ] || run_as=(setpriv --reuid=nobody --regid=nogroup --clear-groups)
+}
+
+# Usage: rehearsal.sh restart-service STATE_DIR
+restart_service() {
+  local state=$1 pid http_port exec_start=() environment=() run_as=()
+  http_port=$(cat "$state/http-port")
+  if [ -f "$state/uwsgi.pid" ]; then
+    pid=$(cat "$state/uwsgi.pid")
+    log "stopping uWSGI (PID $pid)"
+    stop_pid "$pid"
+  fi
+  service_command "$state"
+  cd "$(cat "$state/destination-path")"
+  nohup env -i PATH=/usr/bin:/bin LANG=C.UTF-8 "${environment[@]}" "${run_as[@]}" \
+    "${exec_start[@]}" --http-socket "127.0.0.1:$http_port" \
+    >>"$state/uwsgi.log" 2>&1 </dev/null &
+  echo $! >"$state/uwsgi.pid"
+  log "started uWSGI (PID $!): ${exec_start[*]} --http-socket 127.0.0.1:$http_port"
+}
+
+if [ "${1:-}" = restart-service ]; then
+  restart_service "$2"
+  exit 0
+fi
+
+# --- The rehearsal ---------------------------------------------------------------
+
+started=$(date +%s)
+state=$(mktemp -d /tmp/myapp-rehearsal.XXXXXX)
+chmod 755 "$state"
+pids=()
+results=()
+failed=0
+summarised=no
+transport=${REHEARSAL_TRANSPORT:-ssh}
+
+cleanup() {
+  local status=$? pid
+  if [ -f "$state/uwsgi.pid" ]; then
+    stop_pid "$(cat "$state/uwsgi.pid")"
+  fi
+  for pid in "${pids[@]}"; do
+    stop_pid "$pid"
+  done
+  "$repo/scripts/postgres.sh" stop "$state/pg" || true
+  if [ "$summarised" = no ]; then
+    echo "deploy rehearsal: FAIL (stopped before the checks ended, status $status)"
+  fi
+  if [ "$failed" != 0 ] || [ "$status" != 0 ]; then
+    for file in uwsgi.log refused.log sshd.log redis.log; do
+      if [ -s "$state/$file" ]; then
+        echo "--- last lines of $file ---" >&2
+        tail -n 40 "$state/$file" >&2
+      fi
+    done
+  fi
+  if [ -n "${REHEARSAL_KEEP:-}" ]; then
+    log "work folder kept: $state"
+  else
+    rm -rf "$state"
+  fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+check() {
+  local name=$1
+  shift
+  if "$@"; then
+    results+=("PASS  $name")
+  else
+    results+=("FAIL  $name")
+    failed=1
+    log "FAILED: $name"
+  fi
+}
+
+summary() {
+  local outcome=PASS
+  [ "$failed" = 0 ] || outcome=FAIL
+  echo
+  echo "=== deploy rehearsal ($transport) ==="
+  printf "%s\n" "${results[@]}"
+  echo "deploy rehearsal: $outcome in $(($(date +%s) - started)) s"
+  summarised=yes
+  [ "$failed" = 0 ]
+}
+
+# HTTP through the rehearsal's loopback --http-socket: sets $status and $body.
+# Writes carry the API token unless $auth is "no".
+token="rehearsal-$(python3 -c 'import secrets; print(secrets.token_hex(8))')"
+auth=yes
+request() {
+  local method=$1 path=$2 data=${3:-} options=()
+  [ -z "$data" ] || options=(-H "Content-Type: application/json" --data "$data")
+  [ "$auth" = no ] || options+=(-H "Authorization: Bearer $token")
+  status=$(curl -sS -o "$state/body" -w "%{http_code}" -X "$method" \
+    "${options[@]}" "http://127.0.0.1:$http_port$path") || status=000
+  body=$(cat "$state/body")
+}
+
+# Usage: answers STATUS TEXT METHOD PATH [BODY]: the answer has STATUS and TEXT.
+answers() {
+  local want_status=$1 want_text=$2
+  shift 2
+  request "$@"
+  if [ "$status" = "$want_status" ] && [[ "$body" == *"$want_text"* ]]; then
+    return 0
+  fi
+  log "$* -> $status $body (wanted $want_status with '$want_text')"
+  return 1
+}
+
+answers_without_token() {
+  local auth=no
+  answers "$@"
+}
+
+json_field() {
+  python3 -c 'import json, sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$body" "$1"
+}
+
+# --- Stores ------------------------------------------------------------------
+
+log "work folder $state"
+database_url=$("$repo/scripts/postgres.sh" start "$state/pg")
+redis_port=$(free_port)
+mkdir -p "$state/redis"
+redis-server --bind 127.0.0.1 --port "$redis_port" --save "" --appendonly no \
+  --dir "$state/redis" --logfile "$state/redis.log" &
+pids+=($!)
+for _ in $(seq 100); do
+  redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break
+  sleep 0.1
+done
+
+# --- The transport: ssh to 127.0.0.1 when sshd can be had, else a local folder --
+
+# Installing openssh-server is only done where Debian's policy-rc.d keeps the
+# package from starting a system-wide sshd (containers, CI machines).
+install_leaves_services_down() {
+  local code=0
+  [ -x /usr/sbin/policy-rc.d ] || return 1
+  /usr/sbin/policy-rc.d ssh start >/dev/null 2>&1 || code=$?
+  [ "$code" = 101 ]
+}
+
+if [ "$transport" = ssh ] && ! command -v sshd >/dev/null; then
+  if [ "$(id -u)" = 0 ] && install_leaves_services_down; then
+    "$repo/scripts/system-packages.sh" sshd=openssh-server || true
+  fi
+  command -v sshd >/dev/null || {
+    log "no sshd here: deploying to a local folder instead"
+    transport=local
+  }
+fi
+
+destination_path=$state/srv/myapp
+deploy_environment=()
+if [ "$transport" = ssh ]; then
+  ssh_port=$(free_port)
+  mkdir -p "$state/ssh"
+  ssh-keygen -q -t ed25519 -N "" -C "myapp rehearsal host" -f "$state/ssh/host_key"
+  ssh-keygen -q -t ed25519 -N "" -C "myapp rehearsal deploy" -f "$state/ssh/deploy_key"
+  cp "$state/ssh/deploy_key.pub" "$state/ssh/authorized_keys"
+  # What the workflow gets from the DEPLOY_KNOWN_HOSTS secret: the pinned host key.
+  echo "[127.0.0.1]:$ssh_port $(cut -d" " -f1,2 "$state/ssh/host_key.pub")" \
+    >"$state/ssh/known_hosts"
+  cat >"$state/ssh/sshd_config" <<EOF
+ListenAddress 127.0.0.1
+Port $ssh_port
+HostKey $state/ssh/host_key
+PidFile $state/ssh/sshd.pid
+AuthorizedKeysFile $state/ssh/authorized_keys
+AuthenticationMethods publickey
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PermitRootLogin prohibit-password
+AllowUsers $(id -un)
+UsePAM no
+StrictModes no
+AllowTcpForwarding no
+X11Forwarding no
+PermitTTY no
+PrintMotd no
+EOF
+  # sshd running as root needs its privilege separation folder.
+  [ "$(id -u)" != 0 ] || mkdir -p /run/sshd
+  sshd -t -f "$state/ssh/sshd_config"
+  "$(command -v sshd)" -D -f "$state/ssh/sshd_config" -E "$state/sshd.log" &
+  pids+=($!)
+  for _ in $(seq 100); do
+    python3 -c 'import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1)' \
+      "$ssh_port" 2>/dev/null && break
+    sleep 0.1
+  done
+  destination="$(id -un)@127.0.0.1:$destination_path"
+  deploy_environment=(DEPLOY_SSH_PORT="$ssh_port" DEPLOY_SSH_KEY="$state/ssh/deploy_key"
+    DEPLOY_KNOWN_HOSTS="$state/ssh/known_hosts")
+else
+  destination=$destination_path
+fi
+
+# --- The server's configuration: what /etc/myapp/myapp.env holds in production --
+
+http_port=$(free_port)
+echo "$http_port" >"$state/http-port"
+echo "$destination_path" >"$state/destination-path"
+mkdir -p "$state/run"
+[ "$(id -u)" != 0 ] || chown nobody "$state/run"
+cat >"$state/myapp.env" <<EOF
+# Written by deploy/rehearsal.sh, read as systemd reads EnvironmentFile=.
+MYAPP_SQLALCHEMY_DATABASE_URI=$database_url
+MYAPP_REDIS_URL=redis://127.0.0.1:$redis_port/0
+MYAPP_API_TOKENS=$token
+MYAPP_SOCKET=$state/run/myapp.sock
+MYAPP_PROCESSES=2
+MYAPP_THREADS=2
+EOF
+server_python=/usr/bin/python3
+[ -x "$server_python" ] || server_python=$(command -v python3)
+deploy_environment+=(
+  DEPLOY_PYTHON="$server_python"
+  DEPLOY_ENV_FILE="$state/myapp.env"
+  DEPLOY_RESTART_COMMAND="bash $repo/deploy/rehearsal.sh restart-service $state"
+  DEPLOY_READY_URL="http://127.0.0.1:$http_port/ready"
+  DEPLOY_READY_TIMEOUT=90
+)
+
+deploy() {
+  local source=$1 label=$2 began
+  began=$(date +%s)
+  log "deploy: $label"
+  if timeout 900 env "${deploy_environment[@]}" "$source/deploy/deploy.sh" "$destination" \
+    >"$state/deploy.log" 2>&1; then
+    sed "s/^/    /" "$state/deploy.log"
+    log "deploy ($label) took $(($(date +%s) - began)) s"
+  else
+    sed "s/^/    /" "$state/deploy.log"
+    return 1
+  fi
+}
+
+uwsgi_pid() { cat "$state/uwsgi.pid" 2>/dev/null; }
+
+gone() { ! alive "$1"; }
+
+runs_exec_start() {
+  tr "\0" " " <"/proc/$1/cmdline" | grep -q -- "uwsgi --ini $destination_path/myapp.ini --http-socket"
+}
+
+not_in_deploy_log() { ! grep -q "$1" "$state/deploy.log"; }
+
+# The unit's command without MYAPP_API_TOKENS: uWSGI must exit (need-app, status
+# 22) rather than respawn workers that cannot load the app.
+stops_without_tokens() {
+  local exec_start=() environment=() run_as=() code=0
+  service_command "$state"
+  mapfile -t environment < <(printf "%s\n" "${environment[@]}" | grep -v "^MYAPP_API_TOKENS=")
+  (cd "$destination_path" && timeout 90 env -i PATH=/usr/bin:/bin LANG=C.UTF-8 \
+    "${environment[@]}" MYAPP_SOCKET="$state/run/refused.sock" "${run_as[@]}" \
+    "${exec_start[@]}" </dev/null >"$state/refused.log" 2>&1) || code=$?
+  [ "$code" = 22 ] && grep -q "^myapp: No API tokens configured" "$state/refused.log"
+}
+
+# The revision in the database's alembic_version table, read with the server's venv.
+database_revision() {
+  "$destination_path/venv/bin/python" - "${database_url/+psycopg/}" <<'EOF'
+import sys
+
+import psycopg
+
+with psycopg.connect(sys.argv[1]) as connection:
+    print(connection.execute("SELECT version_num FROM alembic_version").fetchone()[0])
+EOF
+}
+
+# --- First deploy: the checkout as it is -----------------------------------------
+
+check "first deploy of the checkout to $destination" deploy "$repo" "the checkout"
+if [ "$failed" != 0 ]; then
+  summary
+  exit 1
+fi
+first_pid=$(uwsgi_pid)
+
+check "the service runs the unit's ExecStart line" runs_exec_start "$first_pid"
+if [ "$(id -u)" = 0 ]; then
+  check "the service runs as an unprivileged user" test "$(stat -c %U "/proc/$first_pid")" = nobody
+fi
+check "the venv was built on the server, not copied" \
+  test -L "$destination_path/venv" -a -x "$destination_path/venv/bin/uwsgi"
+check "/ready answers 200" answers 200 '"status":"ok"' GET /ready
+check "without API tokens the service stops (uWSGI need-app exits 22)" stops_without_tokens
+check "production refuses a write without a token (401)" \
+  answers_without_token 401 token POST /v1/foo/ '{"name": "x"}'
+
+check "create a foo (201)" answers 201 '"name":"rehearsal foo"' POST /v1/foo/ '{"name": "rehearsal foo"}'
+foo_id=$(json_field id 2>/dev/null || echo none)
+check "read the foo back (200)" answers 200 '"name":"rehearsal foo"' GET "/v1/foo/$foo_id"
+check "create a bar (201)" answers 201 '"name":"rehearsal bar"' POST /v1/bar/ '{"name": "rehearsal bar"}'
+bar_id=$(json_field id 2>/dev/null || echo none)
+check "read the bar back (200)" answers 200 '"name":"rehearsal bar"' GET "/v1/bar/$bar_id"
+
+# --- Second deploy: a changed source file and a new migration, in a copy ---------
+
+next=$state/next
+rsync -a --exclude=/.git --exclude=/venv/ --exclude=/.venv/ --exclude=/instance/ \
+  --exclude=__pycache__/ "$repo/" "$next/"
+marker=$(python3 -c 'import secrets; print(secrets.token_hex(6))')
+head=$(cd "$next" && "$destination_path/venv/bin/python" -c \
+  'from alembic.script import ScriptDirectory; print(ScriptDirectory("migrations").get_current_head())')
+revision="rehearsal_$marker"
+cat >"$next/migrations/versions/$revision.py" <<EOF
+"""rehearsal note (made by deploy/rehearsal.sh, never committed)"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "$revision"
+down_revision = "$head"
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    table = op.create_table(
+        "rehearsal_note",
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("note", sa.String(80), nullable=False),
+    )
+    op.bulk_insert(table, [{"id": 1, "note": "migrated $marker"}])
+
+
+def downgrade():
+    op.drop_table("rehearsal_note")
+EOF
+cat >>"$next/myapp/ops/endpoints.py" <<EOF
+
+
+@blueprint.get("/rehearsal")
+def rehearsal():
+    """Added by deploy/rehearsal.sh: new code reading the new migration's table."""
+    from sqlalchemy import text
+
+    from ..db import sql as rehearsal_sql
+
+    note = rehearsal_sql.session.execute(text("SELECT note FROM rehearsal_note"))
+    return {"code": "new $marker", "note": note.scalar_one()}
+EOF
+
+check "second deploy: changed source file and new migration" deploy "$next" "changed code + migration"
+second_pid=$(uwsgi_pid)
+check "the service was restarted (new master PID)" test "$second_pid" != "$first_pid"
+check "the old master is gone" gone "$first_pid"
+check "the new code is served" answers 200 "\"code\":\"new $marker\"" GET /rehearsal
+check "the migration ran (new code reads its table)" answers 200 "\"note\":\"migrated $marker\"" GET /rehearsal
+check "the database is at the new revision" test "$(database_revision)" = "$revision"
+check "migrations/ was copied" test -f "$destination_path/migrations/versions/$revision.py"
+check "the foo was kept (PostgreSQL)" answers 200 '"name":"rehearsal foo"' GET "/v1/foo/$foo_id"
+check "the bar was kept (Redis)" answers 200 '"name":"rehearsal bar"' GET "/v1/bar/$bar_id"
+
+# --- Third deploy: the same code again (a deploy is safe to repeat) ---------------
+
+check "third deploy, nothing changed" deploy "$next" "unchanged, again"
+check "the unchanged requirements reused the venv" grep -q "requirements unchanged" "$state/deploy.log"
+check "no migration ran the second time" not_in_deploy_log "Running upgrade"
+check "the database is still at the new revision" test "$(database_revision)" = "$revision"
+check "the foo is still there" answers 200 '"name":"rehearsal foo"' GET "/v1/foo/$foo_id"
+check "the bar is still there" answers 200 '"name":"rehearsal bar"' GET "/v1/bar/$bar_id"
+check "the new code is still served" answers 200 "\"code\":\"new $marker\"" GET /rehearsal
+
+summary
