@@ -9,8 +9,27 @@ JSON = "application/json"
 MERGE_PATCH = "application/merge-patch+json"
 
 
+# Deeper documents are refused before any schema sees them: validators, merge
+# patch and error messages recurse, and Python's stack is not a limit to rely on.
+MAX_DEPTH = 32
+
+
 def _reject_constant(name):
     raise ValueError(f"{name} is not valid JSON")
+
+
+def _depth(document):
+    """How deeply arrays and objects nest in ``document`` (iteratively)."""
+    deepest, pending = 0, [(document, 1)]
+    while pending:
+        value, level = pending.pop()
+        if isinstance(value, dict):
+            value = list(value.values())
+        elif not isinstance(value, list):
+            continue
+        deepest = max(deepest, level)
+        pending.extend((item, level + 1) for item in value)
+    return deepest
 
 
 def json_object(accepted=(JSON,)):
@@ -25,12 +44,17 @@ def json_object(accepted=(JSON,)):
             f" (got {request.mimetype or 'no Content-Type'})."
         )
     raw = request.get_data(cache=True)
+    too_deep = f"The body nests arrays or objects more than {MAX_DEPTH} levels deep."
     try:
         document = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
-    except (UnicodeDecodeError, ValueError, RecursionError):
+    except RecursionError:
+        raise BadRequest(too_deep) from None
+    except (UnicodeDecodeError, ValueError):
         raise BadRequest("The body is not valid UTF-8 JSON.") from None
     if not isinstance(document, dict):
         raise BadRequest("The body must be a JSON object.")
+    if _depth(document) > MAX_DEPTH:
+        raise BadRequest(too_deep)
     return document
 
 

@@ -58,10 +58,14 @@ def configure_logging(app):
         )
     else:
         handler.setFormatter(JsonFormatter())
-    for name in ("myapp", app.logger.name):
+    # flask-limiter's own lines: storage failures (warnings), not each breach, which
+    # the access log already shows as a 429.
+    levels = {"myapp": logging.INFO, app.logger.name: logging.INFO}
+    levels["flask-limiter"] = logging.WARNING
+    for name, level in levels.items():
         logger = logging.getLogger(name)
         logger.handlers = [handler]
-        logger.setLevel(logging.INFO)
+        logger.setLevel(level)
         logger.propagate = False
 
 
