@@ -28,9 +28,11 @@ system-packages:
 run: venv system-packages
 	scripts/run-dev.sh
 
+# bandit: security findings of medium or high severity in the service fail the build.
 lint: venv
 	$(BIN)/black --check .
 	$(BIN)/flake8
+	$(BIN)/bandit --quiet --recursive myapp --severity-level medium
 
 test: lint test-sqlite test-postgres
 
