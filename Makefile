@@ -45,4 +45,4 @@ test-postgres: venv system-packages
 	scripts/with-postgres.sh $(BIN)/pytest
 
 clean:
-	rm -rf $(VENV) .pytest_cache .test-artifacts
+	rm -rf $(VENV) .pytest_cache .hypothesis .test-artifacts

@@ -37,7 +37,9 @@ def live_server():
         server = make_server(
             "127.0.0.1", 0, app, threaded=True, request_handler=RequestHandler
         )
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         thread.start()
         running.append((server, thread))
         return server.server_port

@@ -265,7 +265,7 @@ def check(target, method, url, request_headers, body):
 
 
 @settings(
-    max_examples=300,
+    max_examples=500,
     deadline=None,
     database=None,
     suppress_health_check=[
