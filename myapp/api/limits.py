@@ -31,14 +31,21 @@ KEY_SPACE = "ratelimit"
 SCOPE = "all-routes"
 
 
-def _parsed(value):
+def _check(value):
     try:
-        return parse_many(value)
+        parse_many(value)
     except ValueError:
         raise ConfigError(
             f"RATELIMIT_DEFAULT {value!r} is not a rate limit:"
             " use e.g. '100/minute' or '10/second;1000/hour'."
         ) from None
+
+
+def _storage_uri(redis_url):
+    """limits spells a Redis unix socket redis+unix:// (redis-py: unix://)."""
+    if redis_url.startswith("unix://"):
+        return "redis+" + redis_url
+    return redis_url
 
 
 def _is_preflight():
@@ -51,12 +58,12 @@ def init_app(app, exempt=()):
     default = app.config["RATELIMIT_DEFAULT"]
     if not default:
         return None
-    _parsed(default)
+    _check(default)
     config = app.config
     limiter = Limiter(
         get_remote_address,
         default_limits=[Limit(default, scope=SCOPE, shared=True)],
-        storage_uri=config["REDIS_URL"],
+        storage_uri=_storage_uri(config["REDIS_URL"]),
         storage_options={
             "key_prefix": config["REDIS_KEY_PREFIX"] + KEY_SPACE,
             "socket_connect_timeout": config["REDIS_SOCKET_CONNECT_TIMEOUT"],

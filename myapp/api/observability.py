@@ -58,10 +58,13 @@ def configure_logging(app):
         )
     else:
         handler.setFormatter(JsonFormatter())
-    # flask-limiter's own lines: storage failures (warnings), not each breach, which
-    # the access log already shows as a 429.
-    levels = {"myapp": logging.INFO, app.logger.name: logging.INFO}
-    levels["flask-limiter"] = logging.WARNING
+    # flask-limiter's lines from warnings up: storage failures, not each breach
+    # (the access log shows those as 429s).
+    levels = {
+        "myapp": logging.INFO,
+        app.logger.name: logging.INFO,
+        "flask-limiter": logging.WARNING,
+    }
     for name, level in levels.items():
         logger = logging.getLogger(name)
         logger.handlers = [handler]
