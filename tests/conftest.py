@@ -19,7 +19,8 @@ def capture_log():
         buffer = io.StringIO()
         for name in ("myapp", "flask-limiter"):
             for handler in logging.getLogger(name).handlers:
-                if isinstance(handler, logging.StreamHandler):
+                # Only the app's own handler: pytest adds its capture handlers too.
+                if getattr(handler, "myapp_handler", False):
                     swapped.append((handler, handler.setStream(buffer)))
         return buffer
 
