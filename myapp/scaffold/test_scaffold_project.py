@@ -15,6 +15,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -22,8 +23,6 @@ from pathlib import Path
 
 import pytest
 import redis
-
-from conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 # Unlikely to exist in any copy; the SQL one is as long as a name may be.
@@ -170,6 +169,12 @@ def test_the_new_features_pass_their_tests_and_the_drift_test(project):
     )
     summary = result.stdout.strip().splitlines()[-1]
     assert " passed" in summary and "failed" not in summary and "error" not in summary
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 class LiveServer:
