@@ -30,7 +30,13 @@ SQL_FEATURE = "probe_line_item_note"
 REDIS_FEATURE = "probe_note"
 TOKEN = "scaffold-probe-token"
 IGNORED = shutil.ignore_patterns(
-    ".git", "venv", ".venv", "__pycache__", ".pytest_cache", ".test-artifacts"
+    ".git",
+    "venv",
+    ".venv",
+    "__pycache__",
+    ".pytest_cache",
+    ".hypothesis",
+    ".test-artifacts",
 )
 
 pytestmark = pytest.mark.skipif(
