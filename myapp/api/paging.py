@@ -9,6 +9,8 @@ from werkzeug.exceptions import BadRequest
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
+# Every store takes a 64-bit offset; 18 digits always fit.
+MAX_OFFSET = 10**18 - 1
 _DIGITS = re.compile(r"[0-9]{1,18}")
 
 
@@ -37,7 +39,7 @@ def _integer(name, default, minimum, maximum=None):
 def page_query(sortable=(), filterable=()):
     """The page a client asked for, or a 400 naming the bad parameter."""
     limit = _integer("limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
-    offset = _integer("offset", 0, 0)
+    offset = _integer("offset", 0, 0, MAX_OFFSET)
     sort = None
     if sortable and "sort" in request.args:
         raw = request.args["sort"]

@@ -229,6 +229,17 @@ class CrudContract:
         response = client.get(location, headers={"If-None-Match": '"other"'})
         assert response.status_code == 200
 
+    def test_head_answers_like_get_without_a_body(self, client):
+        """The specs say HEAD works wherever GET does (it is not listed per path)."""
+        location = self.create(client).headers["Location"]
+        missing = f"{self.collection}{self.missing_ids[0]}"
+        for target in [location, self.collection, missing]:
+            get, head = client.get(target), client.head(target)
+            assert head.status_code == get.status_code, target
+            assert head.data == b""
+            for name in ("ETag", "Link", "Content-Type", "Content-Length"):
+                assert head.headers.get(name) == get.headers.get(name), name
+
     def test_get_with_failing_if_match_is_412(self, client):
         location = self.create(client).headers["Location"]
         assert_problem(client.get(location, headers={"If-Match": '"nope"'}), 412)
