@@ -61,9 +61,9 @@ def seen():
     return Seen()
 
 
-@pytest.fixture
-def page(live_server, seen):
-    """A fresh Chromium page, watched by ``seen``."""
+@pytest.fixture(scope="module")
+def browser():
+    """One headless Chromium for this module's tests."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -71,14 +71,24 @@ def page(live_server, seen):
             executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, timeout=TIMEOUT_MS
         )
         try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            page.set_default_timeout(TIMEOUT_MS)
-            page.on("console", seen.console)
-            page.on("pageerror", lambda error: seen.errors.append(str(error)))
-            page.on("request", lambda request: seen.urls.append(request.url))
-            yield page
+            yield browser
         finally:
             browser.close()
+
+
+@pytest.fixture
+def page(browser, seen):
+    """A fresh page (its own cookies and storage), watched by ``seen``."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        page = context.new_page()
+        page.set_default_timeout(TIMEOUT_MS)
+        page.on("console", seen.console)
+        page.on("pageerror", lambda error: seen.errors.append(str(error)))
+        page.on("request", lambda request: seen.urls.append(request.url))
+        yield page
+    finally:
+        context.close()
 
 
 def _spec(feature, live_server):
