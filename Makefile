@@ -5,8 +5,8 @@ VENV := venv
 BIN := $(VENV)/bin
 export FLASK_APP := myapp
 
-.PHONY: help venv system-packages run lint test test-sqlite test-postgres test-mariadb \
-	clean check-deploy deploy-rehearsal
+.PHONY: help venv system-packages browser-packages run lint test test-sqlite \
+	test-postgres test-mariadb clean check-deploy deploy-rehearsal
 
 help:
 	@echo "make run   - serve on http://127.0.0.1:5000 in development mode"
@@ -27,6 +27,10 @@ venv: $(VENV)/.installed
 system-packages:
 	scripts/system-packages.sh redis-server=redis-server pg_ctl=postgresql
 
+# Chromium for the browser test of /docs (tests/test_docs_browser.py), if missing.
+browser-packages:
+	scripts/system-packages.sh chromium=chromium
+
 run: venv system-packages
 	scripts/run-dev.sh
 
@@ -44,11 +48,11 @@ check-deploy: venv
 	$(BIN)/zizmor --offline --quiet .github/workflows/
 	$(BIN)/shellcheck deploy/*.sh
 
-test-sqlite: venv system-packages
+test-sqlite: venv system-packages browser-packages
 	@echo "=== pytest on SQLite ==="
 	$(BIN)/pytest
 
-test-postgres: venv system-packages
+test-postgres: venv system-packages browser-packages
 	@echo "=== pytest on PostgreSQL ==="
 	scripts/with-postgres.sh $(BIN)/pytest
 

@@ -357,9 +357,9 @@ def chunked_post(port, path, body):
         return int(sock.recv(65536).split(b" ", 2)[1])
 
 
-def test_a_live_server_takes_chunked_bodies_up_to_the_limit(make_app, live_server):
+def test_a_live_server_takes_chunked_bodies_up_to_the_limit(make_app, serve_app):
     app = make_app(isolated=False)
-    port = live_server(app)
+    port = serve_app(app)
     limit = app.config["MAX_CONTENT_LENGTH"]
     document = b'{"name": "chunked"}'
     exact = document + b" " * (limit - len(document))
@@ -367,8 +367,8 @@ def test_a_live_server_takes_chunked_bodies_up_to_the_limit(make_app, live_serve
     assert chunked_post(port, "/v1/bar/", exact + b" ") == 413
 
 
-def test_a_live_server_answers_413_before_the_body_is_sent(make_app, live_server):
-    port = live_server(make_app(isolated=False))
+def test_a_live_server_answers_413_before_the_body_is_sent(make_app, serve_app):
+    port = serve_app(make_app(isolated=False))
     head = (
         "POST /v1/foo/ HTTP/1.1\r\nHost: 127.0.0.1\r\n"
         f"Content-Type: application/json\r\nContent-Length: {HUGE}\r\n\r\n"

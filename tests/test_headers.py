@@ -170,8 +170,8 @@ def raw_exchange(port, request, timeout=5):
     return b"".join(chunks)
 
 
-def test_live_server_sends_no_framework_or_version(make_app, live_server):
-    port = live_server(make_app(isolated=False))
+def test_live_server_sends_no_framework_or_version(make_app, serve_app):
+    port = serve_app(make_app(isolated=False))
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     for path in ("/health", "/v1/foo/", "/no/such/route", "/docs"):
         connection.request("GET", path)
