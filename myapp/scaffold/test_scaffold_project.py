@@ -1,8 +1,9 @@
 """`flask scaffold` for real, in a copy of the project.
 
-Generates an SQL and a Redis feature in the copy, then lints it, runs the new
-features' tests and the migration drift test there, serves both features from a
-live server after `flask db upgrade`, and follows the README's "Adding a field".
+Generates an SQL and a Redis feature in the copy, then lints it, runs there the new
+features' tests, the migration drift test, the spec checks and schemathesis on the
+new specs, serves both features from a live server after `flask db upgrade`, and
+follows the README's "Adding a field".
 
 Runs once per `make test`, in the SQLite pass: in the PostgreSQL and MariaDB passes
 the copy's suite would share the outer run's database (its migrations would drop the
@@ -164,7 +165,13 @@ def test_the_copy_is_lint_clean(project):
     project.check("-m", "flake8")
 
 
-def test_the_new_features_pass_their_tests_and_the_drift_test(project):
+def test_the_new_features_pass_their_tests_spec_checks_and_schemathesis(project):
+    """Their own tests, the drift test, the spec checks and a short schemathesis run.
+
+    Schemathesis runs with fewer examples than the main suite gives foo and bar: here
+    it checks that the new specs have the shapes of theirs.
+    """
+    fuzz = "tests/test_contract_fuzz.py::test_spec_holds_under_fuzzing"
     result = project.check(
         "-m",
         "pytest",
@@ -174,10 +181,14 @@ def test_the_new_features_pass_their_tests_and_the_drift_test(project):
         f"myapp/{SQL_FEATURE}",
         f"myapp/{REDIS_FEATURE}",
         "myapp/foo/test_foo.py::test_models_and_migrations_agree",
-        timeout=300,
+        "tests/test_specs.py",
+        f"{fuzz}[{SQL_FEATURE}]",
+        f"{fuzz}[{REDIS_FEATURE}]",
+        timeout=600,
+        env=dict(project.env, MYAPP_FUZZ_EXAMPLES="10"),
     )
     summary = result.stdout.strip().splitlines()[-1]
-    assert " passed" in summary and "failed" not in summary and "error" not in summary
+    assert re.fullmatch(r"[0-9]+ passed in .*", summary), summary
 
 
 def free_port():
