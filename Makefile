@@ -30,9 +30,11 @@ system-packages:
 run: venv system-packages
 	scripts/run-dev.sh
 
+# bandit: security findings of medium or high severity in the service fail the build.
 lint: venv
 	$(BIN)/black --check .
 	$(BIN)/flake8
+	$(BIN)/bandit --quiet --recursive myapp --severity-level medium
 
 test: lint check-deploy test-sqlite test-postgres test-mariadb
 
@@ -57,7 +59,7 @@ test-mariadb: venv system-packages
 	scripts/with-mariadb.sh $(BIN)/pytest
 
 clean:
-	rm -rf $(VENV) .pytest_cache .test-artifacts
+	rm -rf $(VENV) .pytest_cache .hypothesis .test-artifacts
 
 # The real deploy script, end to end on this machine (see deploy/rehearsal.sh).
 deploy-rehearsal: system-packages
