@@ -98,18 +98,24 @@ class Processes:
         log(f"started {name} (PID {process.pid})")
         return process
 
-    def stop(self, name, sig=signal.SIGTERM, timeout=30):
-        """Signal the process, wait for it, then kill its group if it lingers."""
-        process = self.running.pop(name, None)
-        if process is None or process.poll() is not None:
+    def stop(self, name, timeout=30):
+        """SIGTERM (what systemd sends), a wait, then SIGKILL to what is left of
+        the process's group (its own, from start_new_session)."""
+        process = self.running.get(name)
+        if process is None:
             return
-        process.send_signal(sig)
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                log(f"{name} (PID {process.pid}) still runs after {timeout} s")
         try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            log(f"{name} (PID {process.pid}) did not stop in {timeout} s: killing it")
             os.killpg(process.pid, signal.SIGKILL)
-            process.wait(10)
+        except ProcessLookupError:
+            pass
+        process.wait(10)
+        del self.running[name]
 
     def stop_all(self):
         for name in reversed(list(self.running)):
@@ -335,6 +341,37 @@ def find_nginx():
     raise RuntimeError("nginx is not installed (apt-get install nginx)")
 
 
+def services_stay_down():
+    """True where Debian's policy-rc.d keeps package installs from starting
+    services (containers, CI machines)."""
+    policy = Path("/usr/sbin/policy-rc.d")
+    if not os.access(policy, os.X_OK):
+        return False
+    return (
+        subprocess.run([policy, "nginx", "start"], capture_output=True).returncode
+        == 101
+    )
+
+
+def ensure_nginx():
+    """Debian's nginx, installed when missing, but only where the install cannot
+    start a system-wide nginx on port 80: this test runs a private one."""
+    try:
+        return find_nginx()
+    except RuntimeError:
+        if not services_stay_down():
+            raise RuntimeError(
+                "nginx is not installed. Install it (apt-get install nginx) and retry;"
+                " this test runs a private nginx and never uses the system's."
+            ) from None
+    subprocess.run(
+        [str(REPO / "scripts" / "system-packages.sh"), "nginx=nginx"],
+        check=True,
+        timeout=600,
+    )
+    return find_nginx()
+
+
 def uwsgi_params():
     """The uwsgi_params file nginx's package ships (deploy's site includes it)."""
     output = subprocess.run(
@@ -381,9 +418,11 @@ class Run:
 
     # - requests through nginx -
 
-    def call(self, method, path, body=None, headers=None, source=None, write=None):
+    def call(self, method, path, body=None, headers=None, source=None):
+        """A request through nginx, from ``source`` or a new client address;
+        writes carry the API token."""
         headers = dict(headers or {})
-        if write if write is not None else method != "GET":
+        if method != "GET":
             headers["Authorization"] = f"Bearer {self.token}"
         return request(
             self.nginx_port,
@@ -423,7 +462,7 @@ class Run:
             + ["--dir", str(self.work / "redis")],
             self.work / "redis" / "redis.log",
         )
-        self.redis = redis.Redis(port=self.redis_port, socket_timeout=5)
+        self.redis = redis.Redis("127.0.0.1", self.redis_port, socket_timeout=5)
 
         def redis_up():
             try:
@@ -706,7 +745,9 @@ class Run:
                 return "error" not in restart or index < LOAD_MIN_REQUESTS
             return index / LOAD_RATE < restart["back"] + LOAD_AFTER_RESTART
 
-        restarter = threading.Thread(target=self._guarded(restart_a, restart))
+        restarter = threading.Thread(
+            target=self._guarded(restart_a, restart), daemon=True
+        )
         restarter.start()
         with concurrent.futures.ThreadPoolExecutor(LOAD_CLIENTS) as pool:
             index = 0
@@ -814,6 +855,7 @@ class Run:
         )
 
     def run(self):
+        ensure_nginx()
         self.start_stores()
         self.start_servers()
         self.start_nginx()
@@ -846,10 +888,12 @@ def main():
     error = None
     try:
         run.run()
-    except (Exception, Stop) as exception:
+    except Exception as exception:
         error = f"{type(exception).__name__}: {exception}"
     finally:
         signal.alarm(0)
+        for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(number, signal.SIG_IGN)
         run.stop()
     if error:
         run.check("the run went to its end", False, error)
