@@ -6,12 +6,13 @@ BIN := $(VENV)/bin
 export FLASK_APP := myapp
 
 .PHONY: help venv system-packages browser-packages run lint test test-sqlite \
-	test-postgres test-mariadb clean check-deploy deploy-rehearsal
+	test-postgres test-mariadb clean check-deploy deploy-rehearsal scale-test
 
 help:
 	@echo "make run   - serve on http://127.0.0.1:5000 in development mode"
 	@echo "make test  - lint, then the test suite on SQLite, PostgreSQL and MariaDB"
 	@echo "make deploy-rehearsal - deploy this checkout to this machine, end to end"
+	@echo "make scale-test - two app servers behind nginx on shared PostgreSQL and Redis"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -69,3 +70,9 @@ clean:
 deploy-rehearsal: system-packages
 	scripts/system-packages.sh rsync=rsync curl=curl ssh=openssh-client
 	deploy/rehearsal.sh
+
+# Two uWSGI instances behind a private nginx, sharing PostgreSQL and Redis
+# (scripts/scale_out.py; nginx is installed when missing where that starts no
+# system nginx). timeout is a backstop: the script bounds itself to 5 minutes.
+scale-test: venv system-packages
+	timeout --kill-after=30 420 $(BIN)/python scripts/scale_out.py
