@@ -25,7 +25,8 @@ def check_config(app, env):
         if not app.config["AUTH_DISABLED"]:
             raise ConfigError(
                 "No API tokens configured: set MYAPP_API_TOKENS=<token>[,<token>...]"
-                " (or MYAPP_AUTH_DISABLED=true to accept anonymous writes)."
+                " (or MYAPP_AUTH_DISABLED=true to accept anonymous writes;"
+                " MYAPP_ENV=development to work locally)."
             )
 
 
