@@ -6,12 +6,13 @@ BIN := $(VENV)/bin
 export FLASK_APP := myapp
 
 .PHONY: help venv system-packages run lint test test-sqlite test-postgres test-mariadb \
-	clean check-deploy deploy-rehearsal
+	clean check-deploy deploy-rehearsal bench
 
 help:
 	@echo "make run   - serve on http://127.0.0.1:5000 in development mode"
 	@echo "make test  - lint, then the test suite on SQLite, PostgreSQL and MariaDB"
 	@echo "make deploy-rehearsal - deploy this checkout to this machine, end to end"
+	@echo "make bench - the service under uWSGI and wrk, against a raw WSGI ceiling"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -63,3 +64,8 @@ clean:
 deploy-rehearsal: system-packages
 	scripts/system-packages.sh rsync=rsync curl=curl ssh=openssh-client
 	deploy/rehearsal.sh
+
+# A benchmark, not a test: never part of `make test` (see bench/run.py, README).
+bench: venv system-packages
+	scripts/system-packages.sh wrk=wrk
+	$(BIN)/python bench/run.py

@@ -1,0 +1,545 @@
+"""`make bench`: the service under uWSGI against a raw WSGI ceiling, with wrk.
+
+Starts a private PostgreSQL and redis-server, the service under uWSGI with the
+production myapp.ini plus --http-socket on a free loopback port, and the ceiling
+(bench/ceiling.py) under the same flags; seeds foos and bars through the API; warms
+up; measures each worker's RSS before and after 20,000 more requests; then runs
+every scenario for ROUNDS rounds, the ceiling interleaved, and prints the table.
+Every process it starts is stopped by its id, whatever happens.
+
+Settings (environment): BENCH_DURATION (seconds per wrk run, 8), BENCH_ROUNDS (3),
+BENCH_CONNECTIONS (16), BENCH_THREADS (uWSGI threads per worker, 1), BENCH_SEED
+(records of each kind, 1000).
+"""
+
+import datetime
+import http.client
+import json
+import os
+import platform
+import secrets
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = ROOT / "venv" / "bin"
+RESULTS = ROOT / "bench" / "results"
+SCRIPT = ROOT / "bench" / "scenario.lua"
+
+SCENARIOS = ["get_foo", "list_foo", "create_foo", "get_bar", "list_bar", "create_bar"]
+# The ratio to the ceiling a bare Flask app doing only the store work reached.
+TARGETS = {
+    "get_foo": 0.08,
+    "list_foo": 0.04,
+    "create_foo": 0.06,
+    "get_bar": 0.18,
+    "list_bar": 0.11,
+    "create_bar": 0.13,
+}
+P99_LIMIT_MS = 50
+MEMORY_REQUESTS = 20_000
+MEMORY_GROWTH_LIMIT = 0.05
+WRK_THREADS = 2
+# uWSGI's http-socket closes the connection after each response without saying so;
+# wrk would count every close as a read error. Saying so makes wrk reconnect itself
+# (it still opens one connection per request, as nginx does to uWSGI in production).
+UWSGI_HTTP_FLAGS = ["--add-header", "Connection: close"]
+# The whole run stops here whatever is left (issue 7: under 10 minutes).
+TIME_BUDGET = 540
+
+
+def setting(name, default):
+    return int(os.environ.get(f"BENCH_{name}", default))
+
+
+DURATION = setting("DURATION", 8)
+ROUNDS = setting("ROUNDS", 3)
+CONNECTIONS = setting("CONNECTIONS", 16)
+UWSGI_THREADS = setting("THREADS", 1)
+SEED = setting("SEED", 1000)
+
+
+class Stop(Exception):
+    """A signal asked the run to end; the processes are stopped on the way out."""
+
+
+def on_signal(number, frame):
+    raise Stop(signal.Signals(number).name)
+
+
+def log(message):
+    print(message, file=sys.stderr, flush=True)
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Processes:
+    """Every process the run starts, each in its own group, stopped by its id."""
+
+    def __init__(self):
+        self.started = []
+
+    def start(self, name, command, log_path, **kwargs):
+        with open(log_path, "wb") as output:
+            process = subprocess.Popen(
+                command,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                **kwargs,
+            )
+        self.started.append((name, process))
+        return process
+
+    def stop_all(self):
+        for name, process in reversed(self.started):
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+                try:
+                    process.wait(15)
+                except subprocess.TimeoutExpired:
+                    log(
+                        f"{name} (pid {process.pid}) ignored SIGTERM: killing its group"
+                    )
+                    os.killpg(process.pid, signal.SIGKILL)
+                    process.wait(5)
+            # uWSGI workers die with their master; anything left in the group goes.
+            try:
+                os.killpg(process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.started.clear()
+
+
+def wait_until(check, what, timeout=60, process=None):
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if check():
+                return
+        except OSError:
+            pass
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"{what}: the process exited ({process.returncode})")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{what}: not ready after {timeout} s")
+        time.sleep(0.1)
+
+
+def http_status(port, path):
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        connection.request("GET", path)
+        return connection.getresponse().status
+    finally:
+        connection.close()
+
+
+def start_redis(processes, workdir):
+    port = free_port()
+    command = [shutil.which("redis-server"), "--bind", "127.0.0.1", "--port", str(port)]
+    command += ["--save", "", "--appendonly", "no", "--dir", str(workdir)]
+    process = processes.start("redis-server", command, workdir / "redis.log")
+
+    def answers():
+        with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(16).startswith(b"+PONG")
+
+    wait_until(answers, "redis-server", 20, process)
+    return f"redis://127.0.0.1:{port}/0"
+
+
+def service_environment(database_url, redis_url, token):
+    """Production settings (MYAPP_ENV unset), with the bench's stores and tuning."""
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("MYAPP_", "FLASK_"))
+    }
+    environment.update(
+        FLASK_APP="myapp",
+        MYAPP_SQLALCHEMY_DATABASE_URI=database_url,
+        MYAPP_REDIS_URL=redis_url,
+        MYAPP_API_TOKENS=token,
+        MYAPP_ACCESS_LOG="false",
+        MYAPP_PROCESSES="2",
+        MYAPP_THREADS=str(UWSGI_THREADS),
+        # No worker is recycled during the run: RSS is measured.
+        MYAPP_MAX_REQUESTS="100000000",
+    )
+    return environment
+
+
+def start_uwsgi(processes, name, environment, workdir, extra=()):
+    port = free_port()
+    environment = dict(environment, MYAPP_SOCKET=str(workdir / f"{name}.sock"))
+    command = [str(VENV_BIN / "uwsgi"), "--ini", "myapp.ini"]
+    command += ["--http-socket", f"127.0.0.1:{port}", *UWSGI_HTTP_FLAGS, *extra]
+    process = processes.start(
+        name, command, workdir / f"{name}.log", cwd=ROOT, env=environment
+    )
+    path = "/health" if name == "service" else "/"
+    wait_until(lambda: http_status(port, path) == 200, name, 60, process)
+    return process, port
+
+
+def seed(port, token, feature, count):
+    """Create ``count`` records through the API; their ids, one per line."""
+    headers = {
+        "Content-Type": "application/json",
+        "Authorization": f"Bearer {token}",
+    }
+    ids = []
+    for number in range(count):
+        body = json.dumps({"name": f"{feature} {number}"})
+        # uWSGI's http-socket closes the connection after each response.
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        connection.request("POST", f"/v1/{feature}/", body, headers)
+        response = connection.getresponse()
+        document = json.loads(response.read())
+        connection.close()
+        if response.status != 201:
+            raise RuntimeError(f"seeding {feature}: {response.status} {document}")
+        ids.append(str(document["id"]))
+    return ids
+
+
+def wrk(port, kind, duration, ids_files, token, stop_after=None):
+    command = [
+        "wrk",
+        "-t",
+        str(WRK_THREADS),
+        "-c",
+        str(CONNECTIONS),
+        "-d",
+        f"{duration}s",
+        "--timeout",
+        "5s",
+        "-s",
+        str(SCRIPT),
+        f"http://127.0.0.1:{port}/",
+        "--",
+        kind,
+        *map(str, ids_files),
+        token,
+    ]
+    if stop_after is not None:
+        command.append(str(stop_after))
+    result = subprocess.run(
+        command, capture_output=True, text=True, timeout=duration + 30, check=True
+    )
+    for line in result.stdout.splitlines():
+        if line.startswith("BENCH_JSON "):
+            figures = json.loads(line.removeprefix("BENCH_JSON "))
+            figures["rps"] = figures["requests"] / (figures["duration_us"] / 1e6)
+            figures["errors"] = sum(
+                figures[name]
+                for name in (
+                    "connect_errors",
+                    "read_errors",
+                    "write_errors",
+                    "status_errors",
+                    "timeouts",
+                )
+            )
+            return figures
+    raise RuntimeError(f"wrk printed no figures:\n{result.stdout}\n{result.stderr}")
+
+
+def worker_pids(master):
+    children = []
+    for task in Path(f"/proc/{master}/task").iterdir():
+        children += (task / "children").read_text().split()
+    return sorted(int(pid) for pid in children)
+
+
+def rss_kib(pid):
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no VmRSS for {pid}")
+
+
+def worker_rss(master):
+    return {pid: rss_kib(pid) for pid in worker_pids(master)}
+
+
+def machine():
+    model = "unknown"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            model = line.split(":", 1)[1].strip()
+            break
+    memory_kib = 0
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemTotal:"):
+            memory_kib = int(line.split()[1])
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": model,
+        "ram_gib": round(memory_kib / 1024 / 1024, 1),
+        "python": platform.python_version(),
+        "kernel": platform.release(),
+    }
+
+
+def load_average():
+    return [round(value, 2) for value in os.getloadavg()]
+
+
+def summarise(samples):
+    rates = [sample["rps"] for sample in samples]
+    return {
+        "rps_median": statistics.median(rates),
+        "rps_min": min(rates),
+        "rps_max": max(rates),
+        "p50_ms": statistics.median(s["p50_us"] for s in samples) / 1000,
+        "p99_ms": max(s["p99_us"] for s in samples) / 1000,
+        "errors": sum(s["errors"] for s in samples),
+        "samples": samples,
+    }
+
+
+def print_table(report):
+    ceiling = report["ceiling"]
+    lines = [
+        f"{'scenario':<11} {'req/s':>8} {'min-max':>15} {'p50 ms':>7} {'p99 ms':>7}"
+        f" {'ratio':>6} {'target':>6}  verdict",
+        f"{'ceiling':<11} {ceiling['rps_median']:>8.0f}"
+        f" {ceiling['rps_min']:>7.0f}-{ceiling['rps_max']:<7.0f}"
+        f" {ceiling['p50_ms']:>7.2f} {ceiling['p99_ms']:>7.2f} {1:>6.3f}",
+    ]
+    for name in SCENARIOS:
+        result = report["scenarios"][name]
+        verdict = "met" if result["met"] else "NOT MET"
+        if result["errors"]:
+            verdict += f" ({result['errors']} errors)"
+        lines.append(
+            f"{name:<11} {result['rps_median']:>8.0f}"
+            f" {result['rps_min']:>7.0f}-{result['rps_max']:<7.0f}"
+            f" {result['p50_ms']:>7.2f} {result['p99_ms']:>7.2f}"
+            f" {result['ratio']:>6.3f} {TARGETS[name]:>6.2f}  {verdict}"
+        )
+    print("\n".join(lines))
+    memory = report["memory"]
+    print(f"\nRSS per worker (MiB), warm -> after {MEMORY_REQUESTS} more requests:")
+    for pid, (before, after) in memory["workers"].items():
+        growth = (after - before) / before
+        print(
+            f"  worker {pid}: {before / 1024:.1f} -> {after / 1024:.1f} ({growth:+.1%})"
+        )
+    print(
+        f"  largest growth {memory['max_growth']:+.1%}"
+        f" (limit +{MEMORY_GROWTH_LIMIT:.0%}): {'met' if memory['met'] else 'NOT MET'}"
+    )
+    info = report["machine"]
+    print(
+        f"\nMachine: {info['nproc']} CPUs ({info['cpu']}), {info['ram_gib']} GiB RAM;"
+        f" load average {report['load_before']} before, {report['load_after']} after."
+    )
+    print(
+        f"uWSGI: 2 processes x {report['settings']['uwsgi_threads']} thread(s);"
+        f" wrk: {CONNECTIONS} connections, {report['settings']['duration_s']} s"
+        f" x {report['settings']['rounds']} rounds."
+    )
+    missed = [name for name in SCENARIOS if not report["scenarios"][name]["met"]]
+    if missed:
+        print("Targets not met: " + ", ".join(missed))
+    else:
+        print("Every target met.")
+
+
+class Bench:
+    """The stores, the two uWSGI servers and the seeded ids of one run."""
+
+    def __init__(self, workdir, processes):
+        self.workdir = workdir
+        self.processes = processes
+        self.token = secrets.token_urlsafe(24)
+
+    def start(self):
+        log("starting PostgreSQL and redis-server")
+        self.database_url = database_url = subprocess.run(
+            [str(ROOT / "scripts" / "postgres.sh"), "start", str(self.workdir / "pg")],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=120,
+        ).stdout.strip()
+        self.redis_url = redis_url = start_redis(self.processes, self.workdir)
+        environment = service_environment(database_url, redis_url, self.token)
+        subprocess.run(
+            [str(VENV_BIN / "flask"), "db", "upgrade"],
+            cwd=ROOT,
+            env=environment,
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+        log(f"starting the service and the ceiling (uWSGI, 2 x {UWSGI_THREADS})")
+        self.service, self.service_port = start_uwsgi(
+            self.processes, "service", environment, self.workdir
+        )
+        ceiling_module = [
+            "--pythonpath",
+            str(ROOT / "bench"),
+            "--module",
+            "ceiling:app",
+        ]
+        self.ceiling, self.ceiling_port = start_uwsgi(
+            self.processes, "ceiling", environment, self.workdir, ceiling_module
+        )
+        log(f"seeding {SEED} foos and {SEED} bars through the API")
+        self.ids_files = []
+        for feature in ("foo", "bar"):
+            path = self.workdir / f"{feature}_ids.txt"
+            ids = seed(self.service_port, self.token, feature, SEED)
+            path.write_text("\n".join(ids) + "\n")
+            self.ids_files.append(path)
+
+    def measure(self, kind, duration=DURATION, **kwargs):
+        port = self.ceiling_port if kind == "ceiling" else self.service_port
+        return wrk(port, kind, duration, self.ids_files, self.token, **kwargs)
+
+    def wrk_command(self, kind):
+        """What to type to load the service by hand (--serve)."""
+        port = self.ceiling_port if kind == "ceiling" else self.service_port
+        files = " ".join(map(str, self.ids_files))
+        return (
+            f"wrk -t {WRK_THREADS} -c {CONNECTIONS} -d 30s -s {SCRIPT}"
+            f" http://127.0.0.1:{port}/ -- {kind} {files} {self.token}"
+        )
+
+
+def serve(bench):
+    """Keep everything running for profiling by hand, until interrupted."""
+    workers = " ".join(map(str, worker_pids(bench.service.pid)))
+    print(
+        f"service: http://127.0.0.1:{bench.service_port}/ (workers {workers})\n"
+        f"ceiling: http://127.0.0.1:{bench.ceiling_port}/\n"
+        f"token: {bench.token}\n"
+        f"stores: {bench.database_url} {bench.redis_url}\n"
+        f"ids: {' '.join(map(str, bench.ids_files))}\n"
+        f"load:    {bench.wrk_command('get_foo')}\n"
+        f"profile: venv/bin/py-spy record -p WORKER -d 20 -o profile.svg\n"
+        "Ctrl-C stops everything.",
+        flush=True,
+    )
+    while True:
+        time.sleep(3600)
+
+
+def run(bench):
+    started = time.monotonic()
+    load_before = load_average()
+    bench.start()
+    log("warming up")
+    for kind in ["ceiling", *SCENARIOS]:
+        bench.measure(kind, 2)
+    rss_warm = worker_rss(bench.service.pid)
+    log(f"memory: {MEMORY_REQUESTS} more requests, every scenario in turn")
+    mixed = bench.measure(
+        "mixed", 120, stop_after=MEMORY_REQUESTS // WRK_THREADS + CONNECTIONS
+    )
+    rss_after = worker_rss(bench.service.pid)
+    growth = {pid: (rss_after[pid] - rss_warm[pid]) / rss_warm[pid] for pid in rss_warm}
+
+    samples = {kind: [] for kind in ["ceiling", *SCENARIOS]}
+    for round_number in range(1, ROUNDS + 1):
+        log(f"round {round_number}/{ROUNDS}")
+        order = ["ceiling", *SCENARIOS[:3], "ceiling", *SCENARIOS[3:]]
+        for kind in order:
+            if time.monotonic() - started > TIME_BUDGET:
+                raise RuntimeError(f"over the time budget ({TIME_BUDGET} s)")
+            samples[kind].append(bench.measure(kind))
+
+    ceiling = summarise(samples["ceiling"])
+    report = {
+        "when": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+        "machine": machine(),
+        "load_before": load_before,
+        "load_after": load_average(),
+        "settings": {
+            "uwsgi_processes": 2,
+            "uwsgi_threads": UWSGI_THREADS,
+            "connections": CONNECTIONS,
+            "wrk_threads": WRK_THREADS,
+            "duration_s": DURATION,
+            "rounds": ROUNDS,
+            "seeded": SEED,
+        },
+        "ceiling": ceiling,
+        "scenarios": {},
+        "memory": {
+            "requests": mixed["requests"],
+            "errors": mixed["errors"],
+            "workers": {
+                str(pid): (rss_warm[pid], rss_after.get(pid, 0)) for pid in rss_warm
+            },
+            "max_growth": max(growth.values()),
+            "met": max(growth.values()) < MEMORY_GROWTH_LIMIT,
+        },
+        "seconds": round(time.monotonic() - started),
+    }
+    for name in SCENARIOS:
+        result = summarise(samples[name])
+        result["ratio"] = result["rps_median"] / ceiling["rps_median"]
+        result["target"] = TARGETS[name]
+        result["met"] = (
+            result["ratio"] >= TARGETS[name]
+            and result["p99_ms"] < P99_LIMIT_MS
+            and result["errors"] == 0
+        )
+        report["scenarios"][name] = result
+    return report
+
+
+def main():
+    for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(number, on_signal)
+    if shutil.which("wrk") is None or shutil.which("redis-server") is None:
+        sys.exit("bench: needs wrk and redis-server (make bench installs them)")
+    workdir = Path(tempfile.mkdtemp(prefix="myapp-bench."))
+    workdir.chmod(0o755)  # PostgreSQL runs as "nobody" under root (postgres.sh)
+    processes = Processes()
+    bench = Bench(workdir, processes)
+    try:
+        if "--serve" in sys.argv[1:]:
+            bench.start()
+            serve(bench)
+        report = run(bench)
+    except Stop as stop:
+        sys.exit(f"bench: stopped by {stop}")
+    finally:
+        processes.stop_all()
+        subprocess.run(
+            [str(ROOT / "scripts" / "postgres.sh"), "stop", str(workdir / "pg")],
+            timeout=60,
+        )
+        if os.environ.get("BENCH_KEEP"):
+            log(f"kept {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    print_table(report)
+    RESULTS.mkdir(exist_ok=True)
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    path = RESULTS / f"bench-{stamp}.json"
+    path.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"Results: {path.relative_to(ROOT)} ({report['seconds']} s)")
+
+
+if __name__ == "__main__":
+    main()
