@@ -5,8 +5,8 @@ VENV := venv
 BIN := $(VENV)/bin
 export FLASK_APP := myapp
 
-.PHONY: help venv system-packages run lint test test-sqlite test-postgres test-mariadb \
-	clean check-deploy deploy-rehearsal bench
+.PHONY: help venv system-packages browser-packages run lint test test-sqlite \
+	test-postgres test-mariadb clean check-deploy deploy-rehearsal bench
 
 help:
 	@echo "make run   - serve on http://127.0.0.1:5000 in development mode"
@@ -28,12 +28,18 @@ venv: $(VENV)/.installed
 system-packages:
 	scripts/system-packages.sh redis-server=redis-server pg_ctl=postgresql
 
+# Chromium for the browser test of /docs (tests/test_docs_browser.py), if missing.
+browser-packages:
+	scripts/system-packages.sh chromium=chromium
+
 run: venv system-packages
 	scripts/run-dev.sh
 
+# bandit: security findings of medium or high severity in the service fail the build.
 lint: venv
 	$(BIN)/black --check .
 	$(BIN)/flake8
+	$(BIN)/bandit --quiet --recursive myapp --severity-level medium
 
 test: lint check-deploy test-sqlite test-postgres test-mariadb
 
@@ -43,11 +49,11 @@ check-deploy: venv
 	$(BIN)/zizmor --offline --quiet .github/workflows/
 	$(BIN)/shellcheck deploy/*.sh
 
-test-sqlite: venv system-packages
+test-sqlite: venv system-packages browser-packages
 	@echo "=== pytest on SQLite ==="
 	$(BIN)/pytest
 
-test-postgres: venv system-packages
+test-postgres: venv system-packages browser-packages
 	@echo "=== pytest on PostgreSQL ==="
 	scripts/with-postgres.sh $(BIN)/pytest
 
@@ -58,7 +64,7 @@ test-mariadb: venv system-packages
 	scripts/with-mariadb.sh $(BIN)/pytest
 
 clean:
-	rm -rf $(VENV) .pytest_cache .test-artifacts
+	rm -rf $(VENV) .pytest_cache .hypothesis .test-artifacts
 
 # The real deploy script, end to end on this machine (see deploy/rehearsal.sh).
 deploy-rehearsal: system-packages

@@ -146,8 +146,8 @@ def make_app(migrated, store_config, redis_server):
     redis_server.flush()
     undos = []
 
-    def make(isolated=True, **overrides):
-        app = create_app({**store_config, **overrides})
+    def make(isolated=True, env="testing", **overrides):
+        app = create_app({**store_config, **overrides}, env=env)
         undos.append(isolate(app) if isolated else lambda: dispose(app))
         return app
 

@@ -3,10 +3,10 @@
 import os
 
 from flask import Flask
-from flask_cors import CORS
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import settings
-from .api import auth, docs, observability, problems
+from .api import auth, cors, docs, limits, observability, problems
 from .api.sql_store import prepare_engines
 from .bar import blueprint as bar_blueprint
 from .db import migrate, redis_store, sql
@@ -19,15 +19,6 @@ MIGRATIONS = os.path.join(os.path.dirname(os.path.dirname(__file__)), "migration
 # One blueprint per feature, each with its own Api (docs at /v1/<feature>/docs).
 FEATURES = [foo_blueprint, bar_blueprint]
 
-EXPOSED_HEADERS = ["ETag", "Location", "Link", "Retry-After", "X-Request-ID"]
-ALLOWED_HEADERS = [
-    "Authorization",
-    "Content-Type",
-    "If-Match",
-    "If-None-Match",
-    "X-Request-ID",
-]
-
 
 def create_app(test_config=None, env=None):
     """Build the app; ``test_config`` (tests) replaces instance/config.py."""
@@ -38,6 +29,7 @@ def create_app(test_config=None, env=None):
     settings.load(app, env, test_config)
     auth.check_config(app, env)
 
+    trust_proxies(app)
     observability.init_app(app)
     register_extensions(app)
     register_blueprints(app)
@@ -45,18 +37,20 @@ def create_app(test_config=None, env=None):
     return app
 
 
+def trust_proxies(app):
+    """Believe X-Forwarded-For only as far back as TRUSTED_PROXIES proxies go."""
+    proxies = app.config["TRUSTED_PROXIES"]
+    if proxies:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies)
+
+
 def register_extensions(app):
     sql.init_app(app)
     prepare_engines(app)
     migrate.init_app(app, sql, directory=MIGRATIONS, render_as_batch=True)
     redis_store.init_app(app)
-    CORS(
-        app,
-        origins=app.config["CORS_ORIGINS"],
-        expose_headers=EXPOSED_HEADERS,
-        allow_headers=ALLOWED_HEADERS,
-        max_age=600,
-    )
+    cors.init_app(app)
+    limits.init_app(app, exempt=[ops_blueprint])
 
 
 def register_blueprints(app):

@@ -1,10 +1,13 @@
 """Loading configuration: class, then instance/config.py, then MYAPP_* variables."""
 
 import os
+import re
 
 import sqlalchemy as sa
 
 from default_config import CONFIGS
+
+from .api.auth import ConfigError
 
 ENV_VARIABLE = "MYAPP_ENV"
 _TRUE = {"1", "true", "yes", "on"}
@@ -15,7 +18,7 @@ def environment():
     """production unless MYAPP_ENV names another configuration."""
     name = os.environ.get(ENV_VARIABLE, "production").strip().lower()
     if name not in CONFIGS:
-        raise RuntimeError(f"{ENV_VARIABLE} must be one of {', '.join(CONFIGS)}")
+        raise ConfigError(f"{ENV_VARIABLE} must be one of {', '.join(CONFIGS)}")
     return name
 
 
@@ -31,7 +34,20 @@ def _as_bool(name, value):
     text = str(value).strip().lower()
     if text in _TRUE | _FALSE:
         return text in _TRUE
-    raise RuntimeError(f"{name} must be true or false, not {value!r}")
+    raise ConfigError(f"{name} must be true or false, not {value!r}")
+
+
+def _as_count(name, value):
+    """A whole number >= 0 (environment values may arrive as strings)."""
+    text = str(value).strip()
+    if isinstance(value, bool) or not re.fullmatch(r"[0-9]+", text):
+        raise ConfigError(f"{name} must be a whole number >= 0, not {value!r}")
+    return int(text)
+
+
+def _as_optional_text(value):
+    text = "" if value is None else str(value).strip()
+    return text or None
 
 
 def load(app, env, test_config):
@@ -52,6 +68,8 @@ def normalise(app):
     for name in ("AUTH_DISABLED", "ACCESS_LOG"):
         config[name] = _as_bool(name, config[name])
     config["REDIS_KEY_PREFIX"] = str(config["REDIS_KEY_PREFIX"])
+    config["TRUSTED_PROXIES"] = _as_count("TRUSTED_PROXIES", config["TRUSTED_PROXIES"])
+    config["RATELIMIT_DEFAULT"] = _as_optional_text(config["RATELIMIT_DEFAULT"])
     if not config["SQLALCHEMY_DATABASE_URI"]:
         path = os.path.join(app.instance_path, "myapp.db")
         config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{path}"

@@ -19,4 +19,4 @@ if [ -z "${MYAPP_REDIS_URL:-}" ]; then
 fi
 
 venv/bin/flask db upgrade
-venv/bin/flask run --host 127.0.0.1 --port 5000 --debug
+venv/bin/python -m myapp.devserver --host 127.0.0.1 --port 5000

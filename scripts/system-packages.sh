@@ -28,8 +28,8 @@ if command -v apt-get >/dev/null 2>&1 &&
   { [ ${#as_root[@]} -eq 0 ] || sudo -n true 2>/dev/null; }; then
   echo "Installing missing system packages: ${missing[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive
-  "${as_root[@]}" apt-get update -qq >&2
-  "${as_root[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+  "${as_root[@]}" apt-get -o DPkg::Lock::Timeout=300 update -qq >&2
+  "${as_root[@]}" apt-get install -o DPkg::Lock::Timeout=300 -y -qq --no-install-recommends "${missing[@]}" >&2
 else
   echo "Missing system packages: ${missing[*]}. Install them (e.g. sudo apt-get install ${missing[*]}) and retry." >&2
   exit 1

@@ -3,34 +3,78 @@
 import json
 
 from flask import request
-from werkzeug.exceptions import BadRequest, UnsupportedMediaType
+from werkzeug.exceptions import (
+    BadRequest,
+    RequestEntityTooLarge,
+    UnsupportedMediaType,
+)
 
 JSON = "application/json"
 MERGE_PATCH = "application/merge-patch+json"
+
+# Deeper documents are refused before any schema sees them: validators, merge
+# patch and error messages recurse, and Python's stack is not a limit to rely on.
+MAX_DEPTH = 32
 
 
 def _reject_constant(name):
     raise ValueError(f"{name} is not valid JSON")
 
 
-def json_object(accepted=(JSON,)):
-    """The request body as a JSON object, or a 415/413/400 problem.
+def _depth(document):
+    """How deeply arrays and objects nest in ``document`` (iteratively)."""
+    deepest, pending = 0, [(document, 1)]
+    while pending:
+        value, level = pending.pop()
+        if isinstance(value, dict):
+            value = list(value.values())
+        elif not isinstance(value, list):
+            continue
+        deepest = max(deepest, level)
+        pending.extend((item, level + 1) for item in value)
+    return deepest
 
-    The body is read only after its declared length passed MAX_CONTENT_LENGTH, so an
-    oversized body is refused (413) without being read.
+
+def _body():
+    """The body, or 413 when it is larger than MAX_CONTENT_LENGTH.
+
+    A declared Content-Length over the limit is refused before anything is read. A
+    body of undeclared length (chunked) is read up to the limit, where Werkzeug stops
+    without a word; one more byte from the server's stream tells whether it was cut.
     """
+    raw = request.get_data(cache=True)
+    limit = request.max_content_length
+    environ = request.environ
+    if (
+        limit is not None
+        and len(raw) >= limit
+        and request.content_length is None
+        and environ.get("wsgi.input_terminated")
+        and environ["wsgi.input"].read(1)
+    ):
+        raise RequestEntityTooLarge()
+    return raw
+
+
+def json_object(accepted=(JSON,)):
+    """The request body as a JSON object, or a 415/413/400 problem."""
     if request.mimetype not in accepted:
         raise UnsupportedMediaType(
             f"Send the body as {' or '.join(accepted)}"
             f" (got {request.mimetype or 'no Content-Type'})."
         )
-    raw = request.get_data(cache=True)
+    raw = _body()
+    too_deep = f"The body nests arrays or objects more than {MAX_DEPTH} levels deep."
     try:
         document = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
-    except (UnicodeDecodeError, ValueError, RecursionError):
+    except RecursionError:
+        raise BadRequest(too_deep) from None
+    except (UnicodeDecodeError, ValueError):
         raise BadRequest("The body is not valid UTF-8 JSON.") from None
     if not isinstance(document, dict):
         raise BadRequest("The body must be a JSON object.")
+    if _depth(document) > MAX_DEPTH:
+        raise BadRequest(too_deep)
     return document
 
 

@@ -61,13 +61,20 @@ def configure_logging(app):
         )
     else:
         handler.setFormatter(JsonFormatter())
-    for name in {"myapp", app.logger.name}:
+    # flask-limiter's lines from warnings up: storage failures, not each breach
+    # (the access log shows those as 429s).
+    levels = {
+        "myapp": logging.INFO,
+        app.logger.name: logging.INFO,
+        "flask-limiter": logging.WARNING,
+    }
+    for name, level in levels.items():
         logger = logging.getLogger(name)
         for old in [h for h in logger.handlers if getattr(h, "myapp_handler", False)]:
             logger.removeHandler(old)
         logger.removeHandler(default_handler)
         logger.addHandler(handler)
-        logger.setLevel(logging.INFO)
+        logger.setLevel(level)
         logger.propagate = False
 
 

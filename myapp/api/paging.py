@@ -9,9 +9,9 @@ from werkzeug.exceptions import BadRequest
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
+# Every store takes a 64-bit offset; 18 digits always fit.
+MAX_OFFSET = 10**18 - 1
 _DIGITS = re.compile(r"[0-9]+")
-# Every store takes offsets up to a signed 64-bit integer.
-MAX_OFFSET = 10**18
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,8 @@ def _integer(name, default, minimum, maximum):
         return default
     if not _DIGITS.fullmatch(raw):
         raise BadRequest(f"'{name}' must be a whole number.")
-    value = int(raw) if len(raw) <= 19 else maximum + 1
+    # Never parse a huge number: anything longer than the bound is out of range.
+    value = int(raw) if len(raw) <= len(str(maximum)) else maximum + 1
     if value < minimum or value > maximum:
         raise BadRequest(f"'{name}' must be from {minimum} to {maximum}.")
     return value

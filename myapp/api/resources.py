@@ -1,7 +1,13 @@
-"""A feature's Api and the documentation of its CRUD operations, written once."""
+"""A feature's Api and the documentation of its CRUD operations, written once.
 
-from functools import cached_property
+The spec must tell the truth: every status an operation can answer is listed with
+its schema and headers, and tests (the contract tests, schemathesis over a live
+server) hold the service to it.
+"""
 
+import copy
+
+from flask import current_app
 from flask_restx import Api
 
 from .auth import require_token_for_writes
@@ -15,7 +21,8 @@ BEARER = {
         "type": "apiKey",
         "in": "header",
         "name": "Authorization",
-        "description": "Writes need 'Bearer <token>' with a configured API token.",
+        "description": "Writes need `Bearer <token>` with one of the service's API"
+        " tokens: type both words.",
     }
 }
 
@@ -24,20 +31,35 @@ def _problem_output(data, code, headers=None):
     raise NotImplementedError("problems are rendered by myapp.api.problems")
 
 
+# What every feature's API has in common, appended to its own description.
+SERVICE_NOTES = """
+
+Reads are public. Writes need `Authorization: Bearer <token>` with one of the
+service's API tokens (in this page: **Authorize**, then type `Bearer <token>`);
+a service configured without tokens (development) accepts writes without one.
+
+Every error is `application/problem+json` (RFC 9457). A method a path does not
+list is answered 405 with an `Allow` header; `HEAD` is answered wherever `GET` is,
+with the same headers and no body. Every response carries `X-Request-ID`."""
+
+
 class FeatureApi(Api):
     """One feature's Api: docs at /<name>/docs and spec at /<name>/swagger.json.
 
     Errors are left to the app's problem+json handlers rather than restx's own.
     """
 
-    def __init__(self, blueprint, name, **kwargs):
+    def __init__(self, blueprint, name, description="", **kwargs):
         super().__init__(
             blueprint,
             doc=f"/{name}/docs",
             default_swagger_filename=f"{name}/swagger.json",
             authorizations=BEARER,
+            description=description + SERVICE_NOTES,
             **kwargs,
         )
+        # Filled by CrudDocs: each documented model, to adapt the spec to its store.
+        self.crud_docs = []
         blueprint.before_request(require_token_for_writes)
         # Listed so the spec's "produces" admits the error bodies too.
         self.representations[PROBLEM_MIMETYPE] = _problem_output
@@ -45,13 +67,24 @@ class FeatureApi(Api):
     def error_router(self, original_handler, e):
         return original_handler(e)
 
-    @cached_property
+    @property
     def __schema__(self):
-        schema = super().__schema__
-        for operations in schema.get("paths", {}).values():
+        """The spec, built once per app: what a store can hold depends on its URL."""
+        specs = current_app.extensions.setdefault("feature_specs", {})
+        if self.blueprint.name not in specs:
+            specs[self.blueprint.name] = self._spec_for_this_app()
+        return specs[self.blueprint.name]
+
+    def _spec_for_this_app(self):
+        spec = copy.deepcopy(super().__schema__)
+        # restx documents its X-Fields mask errors; this service has no masks.
+        spec.pop("responses", None)
+        for operations in spec.get("paths", {}).values():
             if "patch" in operations:
                 operations["patch"]["consumes"] = [MERGE_PATCH, JSON]
-        return schema
+        for docs in self.crud_docs:
+            docs.document_store_limits(spec)
+        return spec
 
 
 def _param(location, kind, description, **bounds):
@@ -72,18 +105,52 @@ LIST_PARAMS = {
     ),
 }
 IF_MATCH = _param(
-    "header", "string", "Apply only if the resource's ETag matches (else 412)."
+    "header",
+    "string",
+    "`*` or a list of strong ETags: apply only if one is current, else 412"
+    " (compared strongly: a W/ tag never matches).",
 )
 IF_NONE_MATCH_READ = _param(
-    "header", "string", "Answer 304 if one of these ETags is current."
+    "header",
+    "string",
+    "`*` or a list of ETags: 304 with no body if one is current (weak comparison).",
 )
 IF_NONE_MATCH_WRITE = _param(
-    "header", "string", "Apply only if none of these ETags is current (else 412)."
+    "header",
+    "string",
+    "`*` or a list of ETags: apply only if none is current, else 412.",
 )
-ETAG = {"ETag": {"type": "string", "description": "Strong entity tag."}}
-LOCATION = {"Location": {"type": "string", "description": "Path of the new resource."}}
-LINK = {"Link": {"type": "string", "description": 'RFC 8288 rel="next"/"prev".'}}
-RETRY_AFTER = {"Retry-After": {"type": "integer", "description": "Seconds to wait."}}
+
+
+def _header(description, required=True, kind="string", **schema):
+    """A response header; ``x-required`` makes schemathesis insist on it."""
+    header = {"type": kind, "description": description, **schema}
+    if required:
+        header["x-required"] = True
+    return header
+
+
+ETAG = {
+    "ETag": _header(
+        "Strong entity tag of this representation (for If-Match/If-None-Match).",
+        pattern='^"[!#-~]*"$',
+    )
+}
+LOCATION = {"Location": _header("Path of the new resource.", pattern="^/")}
+LINK = {
+    "Link": _header(
+        'RFC 8288 links to the rel="next" and rel="prev" pages, where they exist.',
+        required=False,
+    )
+}
+RETRY_AFTER = {
+    "Retry-After": _header(
+        "Seconds to wait before retrying.", kind="integer", minimum=0
+    )
+}
+WWW_AUTHENTICATE = {
+    "WWW-Authenticate": _header("The scheme to use: Bearer.", pattern="^Bearer")
+}
 
 
 class CrudDocs:
@@ -104,9 +171,39 @@ class CrudDocs:
         )
         self.page = namespace.schema_model(
             f"{name}Page",
-            swagger_schema(list_schema({"$ref": f"#/definitions/{name}"}, name)),
+            swagger_schema(
+                list_schema({"$ref": f"#/definitions/{name}"}, f"{name} Page")
+            ),
         )
         self.problem = namespace.schema_model("Problem", PROBLEM)
+        self.name = name
+        for api in namespace.apis:
+            if isinstance(api, FeatureApi):
+                api.crud_docs.append(self)
+
+    def document_store_limits(self, spec):
+        """Forbid, in ``spec``, the characters this app's store cannot hold.
+
+        The service answers them with a 400 (PostgreSQL cannot hold NUL), so the
+        text the client sends, in a body or a filter, is documented without them.
+        """
+        characters = self.model.unstorable_characters()
+        if not characters:
+            return
+        pattern = "^[^" + "".join(f"\\u{ord(c):04x}" for c in characters) + "]*$"
+        for definition in (f"{self.name}Write", f"{self.name}Patch"):
+            for schema in spec["definitions"][definition]["properties"].values():
+                if schema.get("type") == "string" and "format" not in schema:
+                    schema.setdefault("pattern", pattern)
+        for operations in spec["paths"].values():
+            for method, operation in operations.items():
+                if method == "parameters" or self.ns.name not in operation["tags"]:
+                    continue
+                for parameter in operation.get("parameters", ()):
+                    if parameter["in"] == "query" and (
+                        parameter["name"] in self.model.filterable
+                    ):
+                        parameter.setdefault("pattern", pattern)
 
     def _apply(self, function, responses, params=None, body=None, secured=False):
         for code, (description, model, headers) in responses.items():
@@ -125,16 +222,23 @@ class CrudDocs:
 
     def _common(self, *codes):
         known = {
-            400: self._problem("Invalid request"),
-            401: self._problem("Missing or unknown bearer token"),
-            404: self._problem("Not found"),
+            400: self._problem("Invalid request: the detail (and errors) say why"),
+            401: self._problem(
+                "Missing or unknown bearer token (when tokens are configured)",
+                WWW_AUTHENTICATE,
+            ),
+            404: self._problem("No such resource (unknown or malformed id)"),
             412: self._problem("A precondition (If-Match/If-None-Match) failed"),
             413: self._problem("Body larger than MAX_CONTENT_LENGTH"),
-            415: self._problem("Body is not JSON"),
-            429: self._problem("Rate limit exceeded", RETRY_AFTER),
-            503: self._problem("Store unavailable", RETRY_AFTER),
+            415: self._problem("Body is not sent as JSON"),
+            429: self._problem(
+                "Rate limit exceeded (when one is configured)", RETRY_AFTER
+            ),
+            500: self._problem("Unexpected error, logged under the body's error_id"),
+            503: self._problem("The resource's store is unreachable", RETRY_AFTER),
         }
-        return {code: known[code] for code in codes}
+        # Every operation may meet a rate limit, an outage or a bug.
+        return {code: known[code] for code in (*codes, 429, 500, 503)}
 
     def _list_params(self):
         params = dict(LIST_PARAMS)
@@ -149,20 +253,21 @@ class CrudDocs:
 
     def list(self, function):
         responses = {200: ("A page of items", self.page, LINK)}
-        responses.update(self._common(400, 429, 503))
+        responses.update(self._common(400))
         return self._apply(function, responses, self._list_params())
 
     def create(self, function):
         responses = {201: ("Created", self.read, {**LOCATION, **ETAG})}
-        responses.update(self._common(400, 401, 413, 415, 429, 503))
-        return self._apply(function, responses, body=self.write, secured=True)
+        responses.update(self._common(400, 401, 413, 415))
+        body = (self.write, "The new resource's writable fields.")
+        return self._apply(function, responses, body=body, secured=True)
 
     def get(self, function):
         responses = {
             200: ("The resource", self.read, ETAG),
             304: ("Not modified", None, ETAG),
         }
-        responses.update(self._common(404, 412, 429, 503))
+        responses.update(self._common(404, 412))
         params = {"If-None-Match": IF_NONE_MATCH_READ, "If-Match": IF_MATCH}
         return self._apply(function, responses, params)
 
@@ -171,19 +276,25 @@ class CrudDocs:
 
     def replace(self, function):
         responses = {200: ("Replaced", self.read, ETAG)}
-        responses.update(self._common(400, 401, 404, 412, 413, 415, 429, 503))
+        responses.update(self._common(400, 401, 404, 412, 413, 415))
+        body = (self.write, "Every writable field: those left out are not kept.")
         return self._apply(
-            function, responses, self._write_params(), self.write, secured=True
+            function, responses, self._write_params(), body, secured=True
         )
 
     def patch(self, function):
         responses = {200: ("Patched", self.read, ETAG)}
-        responses.update(self._common(400, 401, 404, 412, 413, 415, 429, 503))
+        responses.update(self._common(400, 401, 404, 412, 413, 415))
+        body = (
+            self.patch_model,
+            "A JSON Merge Patch (RFC 7396): the fields to change, null to remove"
+            " one; the result must be a valid write body.",
+        )
         return self._apply(
-            function, responses, self._write_params(), self.patch_model, secured=True
+            function, responses, self._write_params(), body, secured=True
         )
 
     def delete(self, function):
         responses = {204: ("Deleted", None, None)}
-        responses.update(self._common(401, 404, 412, 429, 503))
+        responses.update(self._common(401, 404, 412))
         return self._apply(function, responses, self._write_params(), secured=True)

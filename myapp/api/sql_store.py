@@ -105,9 +105,15 @@ class SqlModel(StoredModel):
             return consume(connection.execute(statement))
 
     @classmethod
+    def unstorable_characters(cls):
+        """PostgreSQL text cannot hold NUL."""
+        dialect = cls._bind().dialect.name
+        return "\x00" if dialect == "postgresql" else ""
+
+    @classmethod
     def _check_storable(cls, values, where="body"):
         """PostgreSQL text cannot hold NUL: a 400, not a 500 from the driver."""
-        if cls._bind().dialect.name != "postgresql":
+        if not cls.unstorable_characters():
             return
         bad = [
             name

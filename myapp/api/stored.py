@@ -50,6 +50,11 @@ class StoredModel:
         }
         cls.patch_schema["title"] = f"{cls.write_schema.get('title', '')} (merge patch)"
 
+    @classmethod
+    def unstorable_characters(cls):
+        """Characters the current app's store cannot hold in text (docs list them)."""
+        return ""
+
     def as_json(self):
         raise NotImplementedError
 

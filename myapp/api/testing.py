@@ -229,6 +229,17 @@ class CrudContract:
         response = client.get(location, headers={"If-None-Match": '"other"'})
         assert response.status_code == 200
 
+    def test_head_answers_like_get_without_a_body(self, client):
+        """The specs say HEAD works wherever GET does (it is not listed per path)."""
+        location = self.create(client).headers["Location"]
+        missing = f"{self.collection}{self.missing_ids[0]}"
+        for target in [location, self.collection, missing]:
+            get, head = client.get(target), client.head(target)
+            assert head.status_code == get.status_code, target
+            assert head.data == b""
+            for name in ("ETag", "Link", "Content-Type", "Content-Length"):
+                assert head.headers.get(name) == get.headers.get(name), name
+
     def test_get_with_failing_if_match_is_412(self, client):
         location = self.create(client).headers["Location"]
         assert_problem(client.get(location, headers={"If-Match": '"nope"'}), 412)
@@ -467,7 +478,7 @@ class CrudContract:
             "offset=-1",
             "offset=x",
             "offset=1e3",
-            "offset=1000000000000000001",
+            "offset=1000000000000000000",
             "offset=99999999999999999999999",
         ],
     )
@@ -483,7 +494,7 @@ class CrudContract:
         assert response.get_json()["limit"] == limit
 
     def test_largest_offset_is_accepted(self, client):
-        response = client.get(f"{self.collection}?offset=1000000000000000000")
+        response = client.get(f"{self.collection}?offset=999999999999999999")
         assert response.status_code == 200
         assert response.get_json()["items"] == []
 

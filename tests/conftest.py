@@ -1,0 +1,110 @@
+"""Fixtures for the service-wide tests: captured app logs and live servers.
+
+The browser test and the schemathesis run need a real server on a socket. It
+serves from its own threads and connections, so the per-test SQL rollback of the
+root conftest.py cannot reach its writes: the server's app is not isolated, and
+its rows are deleted (and Redis flushed) when the test ends.
+"""
+
+import io
+import logging
+import secrets
+import threading
+from dataclasses import dataclass
+
+import pytest
+from flask import url_for
+from werkzeug.serving import WSGIRequestHandler, make_server
+
+from myapp.db import sql
+from myapp.devserver import RequestHandler
+
+
+class QuietHandler(WSGIRequestHandler):
+    """No access line per request on the test output."""
+
+    def log_request(self, code="-", size="-"):
+        pass
+
+
+@dataclass
+class LiveServer:
+    app: object
+    url: str
+    token: str
+
+    def page_url(self, endpoint):
+        with self.app.test_request_context():
+            return self.url + url_for(endpoint)
+
+    def spec_url(self, feature):
+        return self.page_url(f"{feature}.specs")
+
+
+def _delete_every_row(app):
+    with app.app_context():
+        for table in reversed(sql.metadatas[None].sorted_tables):
+            sql.session.execute(table.delete())
+        sql.session.commit()
+
+
+@pytest.fixture
+def live_server(make_app, redis_server):
+    """The service with an API token, on a free loopback port, for one test."""
+    token = secrets.token_urlsafe(16)
+    app = make_app(isolated=False, API_TOKENS=[token])
+    server = make_server(
+        "127.0.0.1", 0, app, threaded=True, request_handler=QuietHandler
+    )
+    thread = threading.Thread(target=server.serve_forever, name="live-server")
+    thread.start()
+    try:
+        yield LiveServer(app, f"http://127.0.0.1:{server.server_port}", token)
+    finally:
+        server.shutdown()
+        thread.join(10)
+        server.server_close()
+        _delete_every_row(app)
+        redis_server.flush()
+
+
+@pytest.fixture
+def capture_log():
+    """After an app is made, send its log lines to a buffer (returned)."""
+    swapped = []
+
+    def capture():
+        buffer = io.StringIO()
+        for name in ("myapp", "flask-limiter"):
+            for handler in logging.getLogger(name).handlers:
+                # Only the app's own handler: pytest adds its capture handlers too.
+                if getattr(handler, "myapp_handler", False):
+                    swapped.append((handler, handler.setStream(buffer)))
+        return buffer
+
+    yield capture
+    for handler, stream in reversed(swapped):
+        handler.setStream(stream)
+
+
+@pytest.fixture
+def serve_app():
+    """Serve any app with `make run`'s server on a free loopback port; yields start."""
+    running = []
+
+    def start(app):
+        server = make_server(
+            "127.0.0.1", 0, app, threaded=True, request_handler=RequestHandler
+        )
+        thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        thread.start()
+        running.append((server, thread))
+        return server.server_port
+
+    yield start
+    for server, thread in running:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
