@@ -79,25 +79,40 @@ def configure_logging(app):
 
 
 def start_request():
-    supplied = request.headers.get("X-Request-ID", "")
+    supplied = request.environ.get("HTTP_X_REQUEST_ID")
     g.request_id = (
-        supplied if _SANE_REQUEST_ID.fullmatch(supplied) else uuid.uuid4().hex
+        supplied
+        if supplied and _SANE_REQUEST_ID.fullmatch(supplied)
+        else uuid.uuid4().hex
     )
     g.started = time.perf_counter()
+
+
+def _fixed_headers(csp):
+    return [
+        ("X-Content-Type-Options", "nosniff"),
+        ("Referrer-Policy", "no-referrer"),
+        ("X-Frame-Options", "DENY"),
+        ("Content-Security-Policy", csp),
+        ("Server", "myapp"),
+    ]
+
+
+# Built once; no response sets these itself, so adding them all at once (one
+# extend, not a set per header that scans the list) gives the same headers.
+API_HEADERS = _fixed_headers(API_CSP)
+DOCS_HEADERS = _fixed_headers(DOCS_CSP)
 
 
 def finish_response(response):
     if "request_id" not in g:
         g.request_id = uuid.uuid4().hex
     headers = response.headers
-    headers["X-Request-ID"] = g.request_id
-    headers["X-Content-Type-Options"] = "nosniff"
-    headers["Referrer-Policy"] = "no-referrer"
-    headers["X-Frame-Options"] = "DENY"
-    headers["Content-Security-Policy"] = (
-        DOCS_CSP if response.mimetype == "text/html" else API_CSP
+    headers.add("X-Request-ID", g.request_id)
+    content_type = headers.get("Content-Type", "")
+    headers.extend(
+        DOCS_HEADERS if content_type.startswith("text/html") else API_HEADERS
     )
-    headers["Server"] = "myapp"
     return response
 
 
