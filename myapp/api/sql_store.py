@@ -63,6 +63,23 @@ class SqlModel(StoredModel):
 
     table = None
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.table is None:
+            return
+        table = cls.table
+        # Built once: a request binds its values to a ready statement, whose
+        # compiled form SQLAlchemy then finds in its cache without rebuilding it.
+        guard = (
+            table.c.id == sa.bindparam("row_id"),
+            table.c.version == sa.bindparam("row_version"),
+        )
+        cls._select_by_id = sa.select(table).where(table.c.id == sa.bindparam("id"))
+        cls._insert = sa.insert(table)
+        cls._update = sa.update(table).where(*guard)
+        cls._delete = sa.delete(table).where(*guard)
+        cls._page_statements = {}
+
     def __init__(self, row):
         self.row = row
 
@@ -83,7 +100,7 @@ class SqlModel(StoredModel):
         return sql.engines[cls.table.metadata.info.get("bind_key")]
 
     @classmethod
-    def _run(cls, statement, consume):
+    def _run(cls, statement, consume, parameters=None):
         """Run one statement as its own transaction; ``consume`` reads its result.
 
         On PostgreSQL in autocommit: the statement is its own transaction there, and
@@ -96,13 +113,13 @@ class SqlModel(StoredModel):
         bind = cls._bind()
         if isinstance(bind, sa.engine.Connection):
             with bind.begin_nested():
-                return consume(bind.execute(statement))
+                return consume(bind.execute(statement, parameters))
         if bind.dialect.name == "postgresql":
             with bind.connect() as connection:
                 connection.execution_options(isolation_level="AUTOCOMMIT")
-                return consume(connection.execute(statement))
+                return consume(connection.execute(statement, parameters))
         with bind.begin() as connection:
-            return consume(connection.execute(statement))
+            return consume(connection.execute(statement, parameters))
 
     @classmethod
     def unstorable_characters(cls):
@@ -134,10 +151,43 @@ class SqlModel(StoredModel):
         if not 1 <= id <= MAX_ID:
             return None
         row = cls._run(
-            sa.select(cls.table).where(cls.table.c.id == id),
-            lambda result: result.mappings().first(),
+            cls._select_by_id, lambda result: result.mappings().first(), {"id": id}
         )
         return cls(row) if row is not None else None
+
+    @classmethod
+    def _page_statement(cls, sort, filter_names):
+        """The page and count statements for one sort and set of filters, cached.
+
+        Filter values, limit and offset are bound parameters, so the few shapes a
+        model's lists can take are built once each.
+        """
+        key = (sort, filter_names)
+        statements = cls._page_statements.get(key)
+        if statements is not None:
+            return statements
+        table = cls.table
+        conditions = [
+            table.c[name] == sa.bindparam(f"filter_{name}") for name in filter_names
+        ]
+        if sort is None:
+            order = [table.c.created_at, table.c.id]
+        else:
+            name, descending = sort
+            column = table.c[name]
+            order = [column.desc() if descending else column.asc()]
+            if name != "id":
+                order.append(table.c.id.desc() if descending else table.c.id.asc())
+        count = sa.select(sa.func.count()).select_from(table).where(*conditions)
+        page = (
+            sa.select(table, count.scalar_subquery().label(PAGE_TOTAL))
+            .where(*conditions)
+            .order_by(*order)
+            .limit(sa.bindparam("page_limit", type_=sa.Integer))
+            .offset(sa.bindparam("page_offset", type_=sa.Integer))
+        )
+        statements = cls._page_statements[key] = (page, count)
+        return statements
 
     @classmethod
     def page(cls, query):
@@ -146,32 +196,20 @@ class SqlModel(StoredModel):
         The total comes from a scalar subquery beside the page's rows, so both see
         the same snapshot; only an empty page past the first has to count apart.
         """
-        table = cls.table
         cls._check_storable(query.filters, where="query")
-        conditions = [table.c[name] == value for name, value in query.filters.items()]
-        if query.sort is None:
-            order = [table.c.created_at, table.c.id]
-        else:
-            name, descending = query.sort
-            column = table.c[name]
-            order = [column.desc() if descending else column.asc()]
-            if name != "id":
-                order.append(table.c.id.desc() if descending else table.c.id.asc())
-        count = sa.select(sa.func.count()).select_from(table).where(*conditions)
+        page, count = cls._page_statement(query.sort, tuple(sorted(query.filters)))
+        parameters = {f"filter_{name}": value for name, value in query.filters.items()}
         rows = cls._run(
-            sa.select(table, count.scalar_subquery().label(PAGE_TOTAL))
-            .where(*conditions)
-            .order_by(*order)
-            .limit(query.limit)
-            .offset(query.offset),
+            page,
             lambda result: result.mappings().all(),
+            {**parameters, "page_limit": query.limit, "page_offset": query.offset},
         )
         if rows:
             total = rows[0][PAGE_TOTAL]
         elif query.offset == 0:
             total = 0
         else:
-            total = cls._run(count, lambda result: result.scalar_one())
+            total = cls._run(count, lambda result: result.scalar_one(), parameters)
         return [cls(row) for row in rows], total
 
     @classmethod
@@ -182,22 +220,19 @@ class SqlModel(StoredModel):
         values.update(created_at=now, updated_at=now, version=1)
         # Not RETURNING: MySQL has none; SQLAlchemy uses it where it can.
         new_id = cls._run(
-            sa.insert(cls.table).values(values),
-            lambda result: result.inserted_primary_key[0],
+            cls._insert, lambda result: result.inserted_primary_key[0], values
         )
         return cls({**values, "id": new_id})
 
     def update(self, data):
         """Replace the writable fields; None if the row changed since it was read."""
         self._check_storable(data)
-        table = self.table
         values = {name: data.get(name) for name in self.writable}
         values.update(updated_at=utcnow(), version=self.row["version"] + 1)
         matched = self._run(
-            sa.update(table)
-            .where(table.c.id == self.id, table.c.version == self.row["version"])
-            .values(values),
+            self._update,
             lambda result: result.rowcount,
+            {**values, "row_id": self.id, "row_version": self.row["version"]},
         )
         if matched != 1:
             return None
@@ -205,12 +240,10 @@ class SqlModel(StoredModel):
 
     def delete(self):
         """Delete the row; False if it changed since it was read."""
-        table = self.table
         matched = self._run(
-            sa.delete(table).where(
-                table.c.id == self.id, table.c.version == self.row["version"]
-            ),
+            self._delete,
             lambda result: result.rowcount,
+            {"row_id": self.id, "row_version": self.row["version"]},
         )
         return matched == 1
 
