@@ -184,7 +184,7 @@ class SqlModel(StoredModel):
             .where(*conditions)
             .order_by(*order)
             .limit(sa.bindparam("page_limit", type_=sa.Integer))
-            .offset(sa.bindparam("page_offset", type_=sa.Integer))
+            .offset(sa.bindparam("page_offset", type_=sa.BigInteger))
         )
         statements = cls._page_statements[key] = (page, count)
         return statements
