@@ -21,8 +21,12 @@ DOCS_CSP = (
 )
 
 
+# Where the request's id is kept, in the WSGI environ (set by ResponseHeaders).
+REQUEST_ID = "myapp.request_id"
+
+
 def current_request_id():
-    return getattr(g, "request_id", "-") if has_request_context() else "-"
+    return request.environ.get(REQUEST_ID, "-") if has_request_context() else "-"
 
 
 class RequestIdFilter(logging.Filter):
@@ -88,16 +92,6 @@ def new_request_id():
     return "%032x" % (int.from_bytes(os.urandom(16), "big") & _UUID4_KEEP | _UUID4_SET)
 
 
-def start_request():
-    supplied = request.environ.get("HTTP_X_REQUEST_ID")
-    g.request_id = (
-        supplied
-        if supplied and _SANE_REQUEST_ID.fullmatch(supplied)
-        else new_request_id()
-    )
-    g.started = time.perf_counter()
-
-
 def _fixed_headers(csp):
     return [
         ("X-Content-Type-Options", "nosniff"),
@@ -108,24 +102,47 @@ def _fixed_headers(csp):
     ]
 
 
-# Built once; no response sets these itself, so adding them all at once (one
-# extend, not a set per header that scans the list) gives the same headers.
+# Built once, for HTML (the docs) and for everything else.
 API_HEADERS = _fixed_headers(API_CSP)
 DOCS_HEADERS = _fixed_headers(DOCS_CSP)
 
 
-def finish_response(response):
-    request_id = g.get("request_id")
-    if request_id is None:
-        request_id = g.request_id = new_request_id()
-    headers = response.headers
-    fixed = (
-        DOCS_HEADERS
-        if headers.get("Content-Type", "").startswith("text/html")
-        else API_HEADERS
-    )
-    headers.extend([("X-Request-ID", request_id), *fixed])
-    return response
+class ResponseHeaders:
+    """WSGI middleware: every response gets X-Request-ID and the fixed headers.
+
+    The request's id (the client's X-Request-ID if sane, else a new one) is kept
+    in the environ for the logs. The headers join the list the app hands to
+    start_response, so every response gets them (errors, docs and files too) at
+    the cost of one list, not of Werkzeug's checks on each header of each
+    response. No response sets these headers itself.
+    """
+
+    def __init__(self, wsgi_app):
+        self.wsgi_app = wsgi_app
+
+    def __call__(self, environ, start_response):
+        supplied = environ.get("HTTP_X_REQUEST_ID")
+        if supplied and _SANE_REQUEST_ID.fullmatch(supplied):
+            request_id = supplied
+        else:
+            request_id = new_request_id()
+        environ[REQUEST_ID] = request_id
+
+        def start(status, headers, exc_info=None):
+            fixed = API_HEADERS
+            for name, value in headers:
+                if name.lower() == "content-type":
+                    if value.startswith("text/html"):
+                        fixed = DOCS_HEADERS
+                    break
+            headers = [*headers, ("X-Request-ID", request_id), *fixed]
+            return start_response(status, headers, exc_info)
+
+        return self.wsgi_app(environ, start)
+
+
+def start_timer():
+    g.started = time.perf_counter()
 
 
 def log_access(response):
@@ -151,7 +168,7 @@ def log_access(response):
 
 def init_app(app):
     configure_logging(app)
-    app.before_request(start_request)
-    app.after_request(finish_response)
+    app.wsgi_app = ResponseHeaders(app.wsgi_app)
     if app.config["ACCESS_LOG"]:
+        app.before_request(start_timer)
         app.after_request(log_access)
