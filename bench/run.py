@@ -4,12 +4,14 @@ Starts a private PostgreSQL and redis-server, the service under uWSGI with the
 production myapp.ini plus --http-socket on a free loopback port, and the ceiling
 (bench/ceiling.py) under the same flags; seeds foos and bars through the API; warms
 up; measures each worker's RSS before and after 20,000 more requests; then runs
-every scenario for ROUNDS rounds, the ceiling interleaved, and prints the table.
-Every process it starts is stopped by its id, whatever happens.
+every scenario for ROUNDS rounds, each run right after a ceiling run, and prints
+the table: a scenario's ratio is the median over rounds of its req/s divided by
+the ceiling's just before; p50 and p99 are medians over rounds. Every process it
+starts is stopped by its id, whatever happens.
 
-Settings (environment): BENCH_DURATION (seconds per wrk run, 8), BENCH_ROUNDS (3),
-BENCH_CONNECTIONS (16), BENCH_THREADS (uWSGI threads per worker, 1), BENCH_SEED
-(records of each kind, 1000).
+Settings (environment): BENCH_DURATION (seconds per scenario run, 6),
+BENCH_CEILING_DURATION (4), BENCH_ROUNDS (3), BENCH_CONNECTIONS (16), BENCH_THREADS
+(uWSGI threads per worker, 2), BENCH_SEED (records of each kind, 1000).
 """
 
 import datetime
@@ -59,11 +61,14 @@ def setting(name, default):
     return int(os.environ.get(f"BENCH_{name}", default))
 
 
-DURATION = setting("DURATION", 8)
+DURATION = setting("DURATION", 6)
+CEILING_DURATION = setting("CEILING_DURATION", 4)
 ROUNDS = setting("ROUNDS", 3)
 CONNECTIONS = setting("CONNECTIONS", 16)
 UWSGI_THREADS = setting("THREADS", 1)
 SEED = setting("SEED", 1000)
+# Also measure bench/bare.py, a bare Flask app doing only the storage work.
+REFERENCE = setting("REFERENCE", 1)
 
 
 class Stop(Exception):
@@ -191,7 +196,7 @@ def start_uwsgi(processes, name, environment, workdir, extra=()):
     process = processes.start(
         name, command, workdir / f"{name}.log", cwd=ROOT, env=environment
     )
-    path = "/health" if name == "service" else "/"
+    path = {"service": "/health", "bare": "/v1/bar/"}.get(name, "/")
     wait_until(lambda: http_status(port, path) == 200, name, 60, process)
     return process, port
 
@@ -307,7 +312,8 @@ def summarise(samples):
         "rps_min": min(rates),
         "rps_max": max(rates),
         "p50_ms": statistics.median(s["p50_us"] for s in samples) / 1000,
-        "p99_ms": max(s["p99_us"] for s in samples) / 1000,
+        "p99_ms": statistics.median(s["p99_us"] for s in samples) / 1000,
+        "p99_ms_worst": max(s["p99_us"] for s in samples) / 1000,
         "errors": sum(s["errors"] for s in samples),
         "samples": samples,
     }
@@ -315,11 +321,14 @@ def summarise(samples):
 
 def print_table(report):
     ceiling = report["ceiling"]
+    reference = report["settings"]["reference"]
     lines = [
-        f"{'scenario':<11} {'req/s':>8} {'min-max':>15} {'p50 ms':>7} {'p99 ms':>7}"
-        f" {'ratio':>6} {'target':>6}  verdict",
+        f"{'scenario':<11} {'req/s':>8} {'min-max':>13} {'p50 ms':>7} {'p99 ms':>7}"
+        f" {'ratio':>6} {'target':>6}"
+        + (f" {'bare req/s':>10} {'ratio':>6}" if reference else "")
+        + "  verdict",
         f"{'ceiling':<11} {ceiling['rps_median']:>8.0f}"
-        f" {ceiling['rps_min']:>7.0f}-{ceiling['rps_max']:<7.0f}"
+        f" {ceiling['rps_min']:>6.0f}-{ceiling['rps_max']:<6.0f}"
         f" {ceiling['p50_ms']:>7.2f} {ceiling['p99_ms']:>7.2f} {1:>6.3f}",
     ]
     for name in SCENARIOS:
@@ -327,11 +336,15 @@ def print_table(report):
         verdict = "met" if result["met"] else "NOT MET"
         if result["errors"]:
             verdict += f" ({result['errors']} errors)"
+        bare = ""
+        if reference:
+            bare_result = result["bare"]
+            bare = f" {bare_result['rps_median']:>10.0f} {bare_result['ratio']:>6.3f}"
         lines.append(
             f"{name:<11} {result['rps_median']:>8.0f}"
-            f" {result['rps_min']:>7.0f}-{result['rps_max']:<7.0f}"
+            f" {result['rps_min']:>6.0f}-{result['rps_max']:<6.0f}"
             f" {result['p50_ms']:>7.2f} {result['p99_ms']:>7.2f}"
-            f" {result['ratio']:>6.3f} {TARGETS[name]:>6.2f}  {verdict}"
+            f" {result['ratio']:>6.3f} {TARGETS[name]:>6.2f}{bare}  {verdict}"
         )
     print("\n".join(lines))
     memory = report["memory"]
@@ -350,10 +363,13 @@ def print_table(report):
         f"\nMachine: {info['nproc']} CPUs ({info['cpu']}), {info['ram_gib']} GiB RAM;"
         f" load average {report['load_before']} before, {report['load_after']} after."
     )
+    settings = report["settings"]
     print(
-        f"uWSGI: 2 processes x {report['settings']['uwsgi_threads']} thread(s);"
-        f" wrk: {CONNECTIONS} connections, {report['settings']['duration_s']} s"
-        f" x {report['settings']['rounds']} rounds."
+        f"uWSGI: 2 processes x {settings['uwsgi_threads']} thread(s); wrk:"
+        f" {CONNECTIONS} connections; {settings['rounds']} rounds of ceiling"
+        f" {settings['ceiling_duration_s']} s then scenario {settings['duration_s']} s."
+        "\nratio: median over rounds of req/s / the ceiling's just before;"
+        " p50, p99: medians over rounds."
     )
     missed = [name for name in SCENARIOS if not report["scenarios"][name]["met"]]
     if missed:
@@ -389,19 +405,21 @@ class Bench:
             capture_output=True,
             timeout=120,
         )
-        log(f"starting the service and the ceiling (uWSGI, 2 x {UWSGI_THREADS})")
-        self.service, self.service_port = start_uwsgi(
+        log(f"starting the servers (uWSGI, 2 processes x {UWSGI_THREADS} threads)")
+        self.service, service_port = start_uwsgi(
             self.processes, "service", environment, self.workdir
         )
-        ceiling_module = [
-            "--pythonpath",
-            str(ROOT / "bench"),
-            "--module",
-            "ceiling:app",
-        ]
-        self.ceiling, self.ceiling_port = start_uwsgi(
-            self.processes, "ceiling", environment, self.workdir, ceiling_module
-        )
+        self.ports = {"service": service_port}
+        # The ceiling and the reference: the same ini and flags, another module.
+        others = {"ceiling": "ceiling:app"}
+        if REFERENCE:
+            others["bare"] = "bare:app"
+        for name, module in others.items():
+            extra = ["--pythonpath", str(ROOT / "bench"), "--module", module]
+            _, self.ports[name] = start_uwsgi(
+                self.processes, name, environment, self.workdir, extra
+            )
+        self.service_port = service_port
         log(f"seeding {SEED} foos and {SEED} bars through the API")
         self.ids_files = []
         for feature in ("foo", "bar"):
@@ -410,13 +428,14 @@ class Bench:
             path.write_text("\n".join(ids) + "\n")
             self.ids_files.append(path)
 
-    def measure(self, kind, duration=DURATION, **kwargs):
-        port = self.ceiling_port if kind == "ceiling" else self.service_port
+    def measure(self, kind, duration=DURATION, server=None, **kwargs):
+        """One wrk run of ``kind`` against the service (or the ceiling, the bare)."""
+        port = self.ports[server or ("ceiling" if kind == "ceiling" else "service")]
         return wrk(port, kind, duration, self.ids_files, self.token, **kwargs)
 
-    def wrk_command(self, kind):
+    def wrk_command(self, kind, server="service"):
         """What to type to load the service by hand (--serve)."""
-        port = self.ceiling_port if kind == "ceiling" else self.service_port
+        port = self.ports[server]
         files = " ".join(map(str, self.ids_files))
         return (
             f"wrk -t {WRK_THREADS} -c {CONNECTIONS} -d 30s -s {SCRIPT}"
@@ -427,17 +446,21 @@ class Bench:
 def serve(bench):
     """Keep everything running for profiling by hand, until interrupted."""
     workers = " ".join(map(str, worker_pids(bench.service.pid)))
-    print(
-        f"service: http://127.0.0.1:{bench.service_port}/ (workers {workers})\n"
-        f"ceiling: http://127.0.0.1:{bench.ceiling_port}/\n"
-        f"token: {bench.token}\n"
-        f"stores: {bench.database_url} {bench.redis_url}\n"
-        f"ids: {' '.join(map(str, bench.ids_files))}\n"
-        f"load:    {bench.wrk_command('get_foo')}\n"
-        f"profile: venv/bin/py-spy record -p WORKER -d 20 -o profile.svg\n"
+    lines = [f"service: http://127.0.0.1:{bench.service_port}/ (workers {workers})"]
+    lines += [
+        f"{name}: http://127.0.0.1:{port}/"
+        for name, port in bench.ports.items()
+        if name != "service"
+    ]
+    lines += [
+        f"token: {bench.token}",
+        f"stores: {bench.database_url} {bench.redis_url}",
+        f"ids: {' '.join(map(str, bench.ids_files))}",
+        f"load: {bench.wrk_command('get_foo')}",
+        "profile: venv/bin/py-spy record -p WORKER -d 20 -o profile.svg",
         "Ctrl-C stops everything.",
-        flush=True,
-    )
+    ]
+    print("\n".join(lines), flush=True)
     while True:
         time.sleep(3600)
 
@@ -457,14 +480,26 @@ def run(bench):
     rss_after = worker_rss(bench.service.pid)
     growth = {pid: (rss_after[pid] - rss_warm[pid]) / rss_warm[pid] for pid in rss_warm}
 
+    # The machine's load drifts (other work shares the CPUs): each scenario run
+    # follows a ceiling run of its own, and its ratio is to that one.
     samples = {kind: [] for kind in ["ceiling", *SCENARIOS]}
+    bare_samples = {kind: [] for kind in SCENARIOS}
+    ratios = {kind: [] for kind in SCENARIOS}
+    bare_ratios = {kind: [] for kind in SCENARIOS}
     for round_number in range(1, ROUNDS + 1):
         log(f"round {round_number}/{ROUNDS}")
-        order = ["ceiling", *SCENARIOS[:3], "ceiling", *SCENARIOS[3:]]
-        for kind in order:
+        for kind in SCENARIOS:
             if time.monotonic() - started > TIME_BUDGET:
                 raise RuntimeError(f"over the time budget ({TIME_BUDGET} s)")
-            samples[kind].append(bench.measure(kind))
+            ceiling_run = bench.measure("ceiling", CEILING_DURATION)
+            samples["ceiling"].append(ceiling_run)
+            if REFERENCE:
+                bare_run = bench.measure(kind, server="bare")
+                bare_samples[kind].append(bare_run)
+                bare_ratios[kind].append(bare_run["rps"] / ceiling_run["rps"])
+            run = bench.measure(kind)
+            samples[kind].append(run)
+            ratios[kind].append(run["rps"] / ceiling_run["rps"])
 
     ceiling = summarise(samples["ceiling"])
     report = {
@@ -478,8 +513,10 @@ def run(bench):
             "connections": CONNECTIONS,
             "wrk_threads": WRK_THREADS,
             "duration_s": DURATION,
+            "ceiling_duration_s": CEILING_DURATION,
             "rounds": ROUNDS,
             "seeded": SEED,
+            "reference": bool(REFERENCE),
         },
         "ceiling": ceiling,
         "scenarios": {},
@@ -496,7 +533,12 @@ def run(bench):
     }
     for name in SCENARIOS:
         result = summarise(samples[name])
-        result["ratio"] = result["rps_median"] / ceiling["rps_median"]
+        result["ratios"] = ratios[name]
+        result["ratio"] = statistics.median(ratios[name])
+        if REFERENCE:
+            result["bare"] = summarise(bare_samples[name])
+            result["bare"]["ratios"] = bare_ratios[name]
+            result["bare"]["ratio"] = statistics.median(bare_ratios[name])
         result["target"] = TARGETS[name]
         result["met"] = (
             result["ratio"] >= TARGETS[name]
