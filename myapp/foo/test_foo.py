@@ -303,18 +303,16 @@ def test_a_connection_the_database_closed_is_replaced_unseen(make_app, database_
     outside = sa.create_engine(
         database_url, poolclass=sa.pool.NullPool, isolation_level="AUTOCOMMIT"
     )
+    if database_url.startswith("postgresql"):
+        close = "SELECT pg_terminate_backend(:id)"
+        gone = "SELECT count(*) FROM pg_stat_activity WHERE pid = :id"
+    else:
+        close = "KILL :id"
+        gone = "SELECT count(*) FROM information_schema.processlist WHERE id = :id"
     with outside.connect() as connection:
-        if connection.dialect.name == "postgresql":
-            connection.exec_driver_sql(f"SELECT pg_terminate_backend({victim})")
-            gone = f"SELECT count(*) FROM pg_stat_activity WHERE pid = {victim}"
-        else:
-            connection.exec_driver_sql(f"KILL {victim}")
-            gone = (
-                "SELECT count(*) FROM information_schema.processlist"
-                f" WHERE id = {victim}"
-            )
+        connection.execute(sa.text(close), {"id": victim})
         deadline = time.monotonic() + 10
-        while connection.exec_driver_sql(gone).scalar_one():
+        while connection.execute(sa.text(gone), {"id": victim}).scalar_one():
             assert time.monotonic() < deadline, "the connection was not closed"
             time.sleep(0.02)
     outside.dispose()
