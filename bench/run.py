@@ -2,7 +2,8 @@
 
 Starts a private PostgreSQL and redis-server, the service under uWSGI with the
 production myapp.ini plus --http-socket on a free loopback port, and the ceiling
-(bench/ceiling.py) under the same flags; seeds foos and bars through the API; warms
+(bench/ceiling.py) and bench/bare.py under the same flags; seeds foos and bars
+through the API (what create runs add is removed after each); warms
 up; measures each worker's RSS before and after 20,000 more requests; then runs
 every scenario for ROUNDS rounds, each run right after a ceiling run, and prints
 the table: a scenario's ratio is the median over rounds of its req/s divided by
@@ -30,6 +31,9 @@ import tempfile
 import time
 from pathlib import Path
 
+import redis
+import sqlalchemy as sa
+
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = ROOT / "venv" / "bin"
 RESULTS = ROOT / "bench" / "results"
@@ -47,6 +51,8 @@ TARGETS = {
 }
 P99_LIMIT_MS = 50
 MEMORY_REQUESTS = 20_000
+# Where the service (and bench/bare.py) keep bars: REDIS_KEY_PREFIX + "bar:".
+BAR_KEYS = "myapp:bar:"
 MEMORY_GROWTH_LIMIT = 0.05
 WRK_THREADS = 2
 # uWSGI's http-socket closes the connection after each response without saying so;
@@ -379,7 +385,7 @@ def print_table(report):
 
 
 class Bench:
-    """The stores, the two uWSGI servers and the seeded ids of one run."""
+    """The stores, the uWSGI servers and the seeded ids of one run."""
 
     def __init__(self, workdir, processes):
         self.workdir = workdir
@@ -427,11 +433,40 @@ class Bench:
             ids = seed(self.service_port, self.token, feature, SEED)
             path.write_text("\n".join(ids) + "\n")
             self.ids_files.append(path)
+            if feature == "foo":
+                self.last_seeded_foo = max(map(int, ids))
+
+    def trim(self):
+        """Remove what create runs added, so every read sees the seeded records.
+
+        Otherwise the faster a create run, the longer the list runs after it count.
+        """
+        engine = sa.create_engine(
+            self.database_url, poolclass=sa.pool.NullPool, isolation_level="AUTOCOMMIT"
+        )
+        with engine.connect() as connection:
+            connection.execute(
+                sa.text("DELETE FROM foo WHERE id > :id"), {"id": self.last_seeded_foo}
+            )
+            connection.execute(sa.text("VACUUM ANALYZE foo"))
+        engine.dispose()
+        client = redis.Redis.from_url(self.redis_url)
+        index = BAR_KEYS + "index"
+        added = client.zrange(index, SEED, -1)
+        for start in range(0, len(added), 1000):
+            client.delete(
+                *[BAR_KEYS.encode() + id for id in added[start : start + 1000]]
+            )
+        client.zremrangebyrank(index, SEED, -1)
+        client.close()
 
     def measure(self, kind, duration=DURATION, server=None, **kwargs):
         """One wrk run of ``kind`` against the service (or the ceiling, the bare)."""
         port = self.ports[server or ("ceiling" if kind == "ceiling" else "service")]
-        return wrk(port, kind, duration, self.ids_files, self.token, **kwargs)
+        figures = wrk(port, kind, duration, self.ids_files, self.token, **kwargs)
+        if kind.startswith("create_") or kind == "mixed":
+            self.trim()
+        return figures
 
     def wrk_command(self, kind, server="service"):
         """What to type to load the service by hand (--serve)."""
