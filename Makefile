@@ -6,13 +6,14 @@ BIN := $(VENV)/bin
 export FLASK_APP := myapp
 
 .PHONY: help venv system-packages browser-packages run lint test test-sqlite \
-	test-postgres test-mariadb clean check-deploy deploy-rehearsal scale-test
+	test-postgres test-mariadb clean check-deploy deploy-rehearsal scale-test bench
 
 help:
 	@echo "make run   - serve on http://127.0.0.1:5000 in development mode"
 	@echo "make test  - lint, then the test suite on SQLite, PostgreSQL and MariaDB"
 	@echo "make deploy-rehearsal - deploy this checkout to this machine, end to end"
 	@echo "make scale-test - two app servers behind nginx on shared PostgreSQL and Redis"
+	@echo "make bench - the service under uWSGI and wrk, against a raw WSGI ceiling"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -76,3 +77,8 @@ deploy-rehearsal: system-packages
 # system nginx). timeout is a backstop: the script bounds itself to 5 minutes.
 scale-test: venv system-packages
 	timeout --kill-after=30 420 $(BIN)/python scripts/scale_out.py
+
+# A benchmark, not a test: never part of `make test` (see bench/run.py, README).
+bench: venv system-packages
+	scripts/system-packages.sh wrk=wrk
+	$(BIN)/python bench/run.py

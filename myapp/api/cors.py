@@ -18,6 +18,10 @@ ALLOWED_HEADERS = [
 
 def init_app(app):
     origins = app.config["CORS_ORIGINS"]
+    if not origins:
+        # No origin is allowed, so flask-cors would add nothing to any response:
+        # leave it out rather than have it look at every request.
+        return
     CORS(
         app,
         origins=origins,

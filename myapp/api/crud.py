@@ -18,7 +18,8 @@ WRITE_ATTEMPTS = 20
 
 
 def json_response(body, status=200, headers=None):
-    return Response(body, status=status, mimetype=JSON_MIMETYPE, headers=headers)
+    # content_type, not mimetype: the same header without working it out each time.
+    return Response(body, status=status, content_type=JSON_MIMETYPE, headers=headers)
 
 
 def empty_response(status, headers=None):

@@ -2,9 +2,9 @@
 
 import json
 import logging
+import os
 import re
 import time
-import uuid
 
 from flask import g, has_request_context, request
 from flask.logging import default_handler
@@ -21,8 +21,12 @@ DOCS_CSP = (
 )
 
 
+# Where the request's id is kept, in the WSGI environ (set by ResponseHeaders).
+REQUEST_ID = "myapp.request_id"
+
+
 def current_request_id():
-    return getattr(g, "request_id", "-") if has_request_context() else "-"
+    return request.environ.get(REQUEST_ID, "-") if has_request_context() else "-"
 
 
 class RequestIdFilter(logging.Filter):
@@ -78,27 +82,67 @@ def configure_logging(app):
         logger.propagate = False
 
 
-def start_request():
-    supplied = request.headers.get("X-Request-ID", "")
-    g.request_id = (
-        supplied if _SANE_REQUEST_ID.fullmatch(supplied) else uuid.uuid4().hex
-    )
+# uuid.uuid4().hex, without building a UUID object per request: 128 random bits
+# with the version (4) and variant (10) bits set.
+_UUID4_KEEP = ~((0xF000 << 64) | (0xC000 << 48)) & (2**128 - 1)
+_UUID4_SET = (0x4000 << 64) | (0x8000 << 48)
+
+
+def new_request_id():
+    return "%032x" % (int.from_bytes(os.urandom(16), "big") & _UUID4_KEEP | _UUID4_SET)
+
+
+def _fixed_headers(csp):
+    return [
+        ("X-Content-Type-Options", "nosniff"),
+        ("Referrer-Policy", "no-referrer"),
+        ("X-Frame-Options", "DENY"),
+        ("Content-Security-Policy", csp),
+        ("Server", "myapp"),
+    ]
+
+
+# Built once, for HTML (the docs) and for everything else.
+API_HEADERS = _fixed_headers(API_CSP)
+DOCS_HEADERS = _fixed_headers(DOCS_CSP)
+
+
+class ResponseHeaders:
+    """WSGI middleware: every response gets X-Request-ID and the fixed headers.
+
+    The request's id (the client's X-Request-ID if sane, else a new one) is kept
+    in the environ for the logs. The headers join the list the app hands to
+    start_response, so every response gets them (errors, docs and files too) at
+    the cost of one list, not of Werkzeug's checks on each header of each
+    response. No response sets these headers itself.
+    """
+
+    def __init__(self, wsgi_app):
+        self.wsgi_app = wsgi_app
+
+    def __call__(self, environ, start_response):
+        supplied = environ.get("HTTP_X_REQUEST_ID")
+        if supplied and _SANE_REQUEST_ID.fullmatch(supplied):
+            request_id = supplied
+        else:
+            request_id = new_request_id()
+        environ[REQUEST_ID] = request_id
+
+        def start(status, headers, exc_info=None):
+            fixed = API_HEADERS
+            for name, value in headers:
+                if name.lower() == "content-type":
+                    if value.startswith("text/html"):
+                        fixed = DOCS_HEADERS
+                    break
+            headers = [*headers, ("X-Request-ID", request_id), *fixed]
+            return start_response(status, headers, exc_info)
+
+        return self.wsgi_app(environ, start)
+
+
+def start_timer():
     g.started = time.perf_counter()
-
-
-def finish_response(response):
-    if "request_id" not in g:
-        g.request_id = uuid.uuid4().hex
-    headers = response.headers
-    headers["X-Request-ID"] = g.request_id
-    headers["X-Content-Type-Options"] = "nosniff"
-    headers["Referrer-Policy"] = "no-referrer"
-    headers["X-Frame-Options"] = "DENY"
-    headers["Content-Security-Policy"] = (
-        DOCS_CSP if response.mimetype == "text/html" else API_CSP
-    )
-    headers["Server"] = "myapp"
-    return response
 
 
 def log_access(response):
@@ -124,7 +168,7 @@ def log_access(response):
 
 def init_app(app):
     configure_logging(app)
-    app.before_request(start_request)
-    app.after_request(finish_response)
+    app.wsgi_app = ResponseHeaders(app.wsgi_app)
     if app.config["ACCESS_LOG"]:
+        app.before_request(start_timer)
         app.after_request(log_access)

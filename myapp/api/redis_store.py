@@ -9,6 +9,7 @@ updates and deletes compare-and-set against the record as it was read.
 import json
 import re
 import uuid
+from functools import cached_property
 
 from flask import current_app
 
@@ -52,9 +53,15 @@ class RedisModel(StoredModel):
 
     kind = None
 
-    def __init__(self, stored):
+    def __init__(self, stored, document=None):
         self.stored = stored
-        self.document = json.loads(stored)
+        if document is not None:
+            self.document = document
+
+    @cached_property
+    def document(self):
+        """Parsed when a field is needed; GETs and lists send the stored text as is."""
+        return json.loads(self.stored)
 
     @property
     def id(self):
@@ -87,7 +94,8 @@ class RedisModel(StoredModel):
         if not ids:
             return [], total
         # A record deleted between the two reads is skipped.
-        stored = redis_store.mget([cls._key(id) for id in ids])
+        prefix = cls._key("")
+        stored = redis_store.mget([prefix + id for id in ids])
         return [cls(value) for value in stored if value is not None], total
 
     @classmethod
@@ -102,7 +110,7 @@ class RedisModel(StoredModel):
             keys=[cls._key(id), cls._key("index"), cls._key("seq")],
             args=[stored, id],
         )
-        return cls(stored)
+        return cls(stored, document)
 
     def update(self, data):
         """Replace the writable fields; None if the record changed since it was read."""
@@ -115,7 +123,7 @@ class RedisModel(StoredModel):
         applied = _script(REPLACE_IF_UNCHANGED)(
             keys=[self._key(self.id)], args=[self.stored, stored]
         )
-        return type(self)(stored) if applied else None
+        return type(self)(stored, document) if applied else None
 
     def delete(self):
         """Delete the record; False if it changed since it was read."""

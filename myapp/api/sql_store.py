@@ -5,6 +5,7 @@ write bumps: an update or delete only applies ``WHERE version = <the one read>``
 so concurrent writes never overwrite each other unseen.
 """
 
+import select
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -49,11 +50,35 @@ class ExactString(sa.types.TypeDecorator):
 # The largest id an INTEGER column holds; beyond it an id is simply not found.
 MAX_ID = 2**31 - 1
 
+# The label of the total that comes with each row of a page.
+PAGE_TOTAL = "_page_total"
+
 
 class SqlModel(StoredModel):
-    """A resource whose rows live in ``table`` (a Flask-SQLAlchemy model's table)."""
+    """A resource whose rows live in ``table`` (a Flask-SQLAlchemy model's table).
+
+    Every operation is one SQL statement, run by ``_run`` as a transaction of its
+    own: a read never holds a transaction open, and a guarded write is atomic.
+    """
 
     table = None
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.table is None:
+            return
+        table = cls.table
+        # Built once: a request binds its values to a ready statement, whose
+        # compiled form SQLAlchemy then finds in its cache without rebuilding it.
+        guard = (
+            table.c.id == sa.bindparam("row_id"),
+            table.c.version == sa.bindparam("row_version"),
+        )
+        cls._select_by_id = sa.select(table).where(table.c.id == sa.bindparam("id"))
+        cls._insert = sa.insert(table)
+        cls._update = sa.update(table).where(*guard)
+        cls._delete = sa.delete(table).where(*guard)
+        cls._page_statements = {}
 
     def __init__(self, row):
         self.row = row
@@ -78,13 +103,36 @@ class SqlModel(StoredModel):
         return document
 
     @classmethod
-    def _session(cls):
-        return sql.session
+    def _bind(cls):
+        """The app's engine for this table (a connection in the test harness)."""
+        return sql.engines[cls.table.metadata.info.get("bind_key")]
+
+    @classmethod
+    def _run(cls, statement, consume, parameters=None):
+        """Run one statement as its own transaction; ``consume`` reads its result.
+
+        On PostgreSQL in autocommit: the statement is its own transaction there, and
+        psycopg then sends no BEGIN and COMMIT, two round trips of three. Elsewhere
+        in a transaction committed at once: a read ends its transaction at once,
+        so a following guarded write starts its own and SQLite never has to upgrade
+        a read lock (which it refuses under contention). A connection that is
+        already in a transaction (the test harness's) runs it in a savepoint.
+        """
+        bind = cls._bind()
+        if isinstance(bind, sa.engine.Connection):
+            with bind.begin_nested():
+                return consume(bind.execute(statement, parameters))
+        if bind.dialect.name == "postgresql":
+            with bind.connect() as connection:
+                connection.execution_options(isolation_level="AUTOCOMMIT")
+                return consume(connection.execute(statement, parameters))
+        with bind.begin() as connection:
+            return consume(connection.execute(statement, parameters))
 
     @classmethod
     def unstorable_characters(cls):
         """PostgreSQL text cannot hold NUL."""
-        dialect = cls._session().get_bind().dialect.name
+        dialect = cls._bind().dialect.name
         return "\x00" if dialect == "postgresql" else ""
 
     @classmethod
@@ -107,52 +155,70 @@ class SqlModel(StoredModel):
 
     @classmethod
     def get(cls, id):
-        """The record with this id, or None; the read transaction ends at once.
-
-        Ending it means a following guarded write starts its own transaction, so
-        SQLite never has to upgrade a read lock (which it refuses under contention).
-        """
+        """The record with this id, or None."""
         if not 1 <= id <= MAX_ID:
             return None
-        session = cls._session()
-        row = (
-            session.execute(sa.select(cls.table).where(cls.table.c.id == id))
-            .mappings()
-            .first()
+        row = cls._run(
+            cls._select_by_id, lambda result: result.mappings().first(), {"id": id}
         )
-        session.commit()
         return cls(row) if row is not None else None
 
     @classmethod
-    def page(cls, query):
+    def _page_statement(cls, sort, filter_names):
+        """The page and count statements for one sort and set of filters, cached.
+
+        Filter values, limit and offset are bound parameters, so the few shapes a
+        model's lists can take are built once each.
+        """
+        key = (sort, filter_names)
+        statements = cls._page_statements.get(key)
+        if statements is not None:
+            return statements
         table = cls.table
-        cls._check_storable(query.filters, where="query")
-        conditions = [table.c[name] == value for name, value in query.filters.items()]
-        if query.sort is None:
+        conditions = [
+            table.c[name] == sa.bindparam(f"filter_{name}") for name in filter_names
+        ]
+        if sort is None:
             order = [table.c.created_at, table.c.id]
         else:
-            name, descending = query.sort
+            name, descending = sort
             column = table.c[name]
             order = [column.desc() if descending else column.asc()]
             if name != "id":
                 order.append(table.c.id.desc() if descending else table.c.id.asc())
-        session = cls._session()
-        rows = session.execute(
-            sa.select(table)
+        count = sa.select(sa.func.count()).select_from(table).where(*conditions)
+        page = (
+            sa.select(table, count.scalar_subquery().label(PAGE_TOTAL))
             .where(*conditions)
             .order_by(*order)
-            .limit(query.limit)
-            .offset(query.offset)
-        ).mappings()
-        records = [cls(row) for row in rows]
-        if len(records) < query.limit and (records or query.offset == 0):
-            total = query.offset + len(records)  # a short page ends the collection
+            .limit(sa.bindparam("page_limit", type_=sa.Integer))
+            .offset(sa.bindparam("page_offset", type_=sa.BigInteger))
+        )
+        statements = cls._page_statements[key] = (page, count)
+        return statements
+
+    @classmethod
+    def page(cls, query):
+        """A page of records and the total, in one statement (two past the end).
+
+        The total comes from a scalar subquery beside the page's rows, so both see
+        the same snapshot; only an empty page past the first has to count apart.
+        """
+        cls._check_storable(query.filters, where="query")
+        page, count = cls._page_statement(query.sort, tuple(sorted(query.filters)))
+        parameters = {f"filter_{name}": value for name, value in query.filters.items()}
+        rows = cls._run(
+            page,
+            lambda result: result.mappings().all(),
+            {**parameters, "page_limit": query.limit, "page_offset": query.offset},
+        )
+        if rows:
+            total = rows[0][PAGE_TOTAL]
+        elif query.offset == 0:
+            total = 0
         else:
-            total = session.execute(
-                sa.select(sa.func.count()).select_from(table).where(*conditions)
-            ).scalar_one()
-        session.commit()
-        return records, total
+            total = cls._run(count, lambda result: result.scalar_one(), parameters)
+        return [cls(row) for row in rows], total
 
     @classmethod
     def create(cls, data):
@@ -160,45 +226,34 @@ class SqlModel(StoredModel):
         now = utcnow()
         values = {name: data.get(name) for name in cls.writable}
         values.update(created_at=now, updated_at=now, version=1)
-        session = cls._session()
         # Not RETURNING: MySQL has none; SQLAlchemy uses it where it can.
-        result = session.execute(sa.insert(cls.table).values(values))
-        new_id = result.inserted_primary_key[0]
-        session.commit()
+        new_id = cls._run(
+            cls._insert, lambda result: result.inserted_primary_key[0], values
+        )
         return cls({**values, "id": new_id})
 
     def update(self, data):
         """Replace the writable fields; None if the row changed since it was read."""
         self._check_storable(data)
-        table = self.table
         values = {name: data.get(name) for name in self.writable}
         values.update(updated_at=utcnow(), version=self.row["version"] + 1)
-        session = self._session()
-        result = session.execute(
-            sa.update(table)
-            .where(table.c.id == self.id, table.c.version == self.row["version"])
-            .values(values)
+        matched = self._run(
+            self._update,
+            lambda result: result.rowcount,
+            {**values, "row_id": self.id, "row_version": self.row["version"]},
         )
-        if result.rowcount != 1:
-            session.rollback()
+        if matched != 1:
             return None
-        session.commit()
         return type(self)({**self.row, **values})
 
     def delete(self):
         """Delete the row; False if it changed since it was read."""
-        table = self.table
-        session = self._session()
-        result = session.execute(
-            sa.delete(table).where(
-                table.c.id == self.id, table.c.version == self.row["version"]
-            )
+        matched = self._run(
+            self._delete,
+            lambda result: result.rowcount,
+            {"row_id": self.id, "row_version": self.row["version"]},
         )
-        if result.rowcount != 1:
-            session.rollback()
-            return False
-        session.commit()
-        return True
+        return matched == 1
 
 
 def _sqlite_connect(dbapi_connection, connection_record):
@@ -215,6 +270,40 @@ def _sqlite_begin(connection):
     connection.exec_driver_sql("BEGIN")
 
 
+def _closed_by_server(dbapi_connection):
+    """True when an idle connection has something to read: the server's farewell.
+
+    Between requests a healthy connection has nothing to read; one the server
+    closed (restart, idle timeout, terminated backend) has its last error message
+    and end of file waiting. Asking costs a system call, not a round trip.
+    """
+    try:
+        poller = select.poll()
+        poller.register(dbapi_connection.fileno(), select.POLLIN)
+    except Exception:  # closed on our side already
+        return True
+    return bool(poller.poll(0))
+
+
+def _ping_when_closed(engine):
+    """pool_pre_ping's guarantee without its round trip on every checkout.
+
+    A pooled connection is pinged only when it looks closed by the server; if the
+    ping fails the pool replaces it (DisconnectionError), so a database restart
+    costs no request an error once the database is back.
+    """
+
+    def checkout(dbapi_connection, connection_record, connection_proxy):
+        if not _closed_by_server(dbapi_connection):
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as error:
+            raise sa.exc.DisconnectionError(str(error)) from error
+
+    sa.event.listen(engine, "checkout", checkout)
+
+
 def prepare_engines(app):
     """Per-database engine set-up that SQLAlchemy's options cannot express."""
     with app.app_context():
@@ -222,3 +311,5 @@ def prepare_engines(app):
             if engine.dialect.name == "sqlite":
                 sa.event.listen(engine, "connect", _sqlite_connect)
                 sa.event.listen(engine, "begin", _sqlite_begin)
+            elif engine.dialect.name == "postgresql":
+                _ping_when_closed(engine)

@@ -5,10 +5,13 @@ from datetime import datetime, timezone
 
 from .schemas import SchemaValidator
 
+# json.dumps with these options would build an encoder on every call.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
 
 def encode(document):
     """Compact UTF-8 JSON, exactly the bytes sent (and hashed into the ETag)."""
-    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
+    return _ENCODER.encode(document).encode()
 
 
 def utcnow():

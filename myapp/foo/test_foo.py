@@ -1,5 +1,6 @@
 """Foo over SQL: the shared contract plus what is foo's own."""
 
+import time
 from datetime import datetime
 
 import pytest
@@ -245,3 +246,79 @@ def test_unreachable_database_is_503_and_bar_keeps_serving(make_app, url, driver
     ready = client.get("/ready")
     assert_problem(ready, 503)
     assert ready.get_json()["checks"] == {"sql": "unavailable", "redis": "ok"}
+
+
+def test_pages_and_writes_outside_the_test_transaction(make_app):
+    """The production path (an engine, autocommit on PostgreSQL), not a savepoint."""
+    client = make_app(isolated=False).test_client()
+    created = [client.post("/v1/foo/", json={"name": f"own {n}"}) for n in range(3)]
+    try:
+        assert [response.status_code for response in created] == [201] * 3
+        items = [response.get_json() for response in created]
+        page = client.get("/v1/foo/?limit=2")
+        assert page.get_json() == {
+            "items": items[:2],
+            "total": 3,
+            "limit": 2,
+            "offset": 0,
+        }
+        assert page.headers["Link"] == '</v1/foo/?limit=2&offset=2>; rel="next"'
+        past = client.get("/v1/foo/?offset=5").get_json()
+        assert (past["items"], past["total"]) == ([], 3)
+        named = client.get("/v1/foo/?name=own 1").get_json()
+        assert (named["items"], named["total"]) == ([items[1]], 1)
+        location, etag = created[0].headers["Location"], created[0].headers["ETag"]
+        changed = client.put(
+            location, json={"name": "own 0b"}, headers={"If-Match": etag}
+        )
+        assert changed.status_code == 200
+        assert client.get(location).get_json() == changed.get_json()
+        stale = client.delete(location, headers={"If-Match": etag})
+        assert_problem(stale, 412)
+    finally:
+        for response in created:
+            client.delete(response.headers["Location"])
+    assert client.get("/v1/foo/").get_json()["total"] == 0
+
+
+def _server_side_id(connection):
+    if connection.dialect.name == "postgresql":
+        return connection.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+    return connection.exec_driver_sql("SELECT CONNECTION_ID()").scalar_one()
+
+
+def test_a_connection_the_database_closed_is_replaced_unseen(make_app, database_url):
+    """As after a database restart: the next request gets a fresh connection, no 503."""
+    if database_url.startswith("sqlite"):
+        pytest.skip("SQLite has no server to close connections")
+    app = make_app(isolated=False)
+    client = app.test_client()
+    assert client.get("/v1/foo/").status_code == 200
+    with app.app_context():
+        engine = sql.engine
+        assert engine.pool.checkedin() == 1
+        with engine.connect() as pooled:
+            victim = _server_side_id(pooled)
+    # Autocommit: each look at the server's activity is a fresh snapshot.
+    outside = sa.create_engine(
+        database_url, poolclass=sa.pool.NullPool, isolation_level="AUTOCOMMIT"
+    )
+    if database_url.startswith("postgresql"):
+        close = "SELECT pg_terminate_backend(:id)"
+        gone = "SELECT count(*) FROM pg_stat_activity WHERE pid = :id"
+    else:
+        close = "KILL :id"
+        gone = "SELECT count(*) FROM information_schema.processlist WHERE id = :id"
+    with outside.connect() as connection:
+        connection.execute(sa.text(close), {"id": victim})
+        deadline = time.monotonic() + 10
+        while connection.execute(sa.text(gone), {"id": victim}).scalar_one():
+            assert time.monotonic() < deadline, "the connection was not closed"
+            time.sleep(0.02)
+    outside.dispose()
+    for path in ("/v1/foo/", "/v1/foo/1"):
+        response = client.get(path)
+        assert response.status_code in (200, 404), response.get_json()
+    with app.app_context():
+        with sql.engine.connect() as pooled:
+            assert _server_side_id(pooled) != victim
