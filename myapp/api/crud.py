@@ -9,7 +9,7 @@ from werkzeug.exceptions import NotFound
 from werkzeug.wrappers import Response
 
 from . import bodies, paging, preconditions
-from .problems import StoreUnavailable
+from .problems import StoreUnavailable, ValidationFailed
 
 JSON_MIMETYPE = "application/json"
 
@@ -78,6 +78,15 @@ def replace(model, id):
 
 def patch(model, id):
     patch_document = bodies.json_object((bodies.MERGE_PATCH, bodies.JSON))
+    # Members that are not writable are refused even as null, as the spec says.
+    unknown = [name for name in patch_document if name not in model.writable]
+    if unknown:
+        raise ValidationFailed(
+            [
+                {"path": f"/{n}", "message": "is not a writable property"}
+                for n in unknown
+            ]
+        )
 
     def merged(record):
         document = bodies.merge_patch(record.writable_part(), patch_document)
