@@ -16,7 +16,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from myapp import FEATURES
+from myapp import FEATURES, create_app
+from myapp.api.auth import ConfigError
 from myapp.api.testing import assert_problem
 from myapp.db import redis_store
 
@@ -185,6 +186,13 @@ def test_once_the_response_expires_the_key_is_new(make_app, feature):
     assert "Idempotent-Replayed" not in after.headers
     assert after.get_json()["id"] != first.get_json()["id"]
     assert total(client, feature) == 2
+
+
+@pytest.mark.parametrize("name", ["IDEMPOTENCY_KEY_TTL", "IDEMPOTENCY_LOCK_TTL"])
+@pytest.mark.parametrize("value", ["0", "-1", "a day"])
+def test_a_ttl_that_is_not_a_positive_number_stops_the_start(store_config, name, value):
+    with pytest.raises(ConfigError, match=name):
+        create_app({**store_config, name: value})
 
 
 class HeldCreate:
