@@ -100,12 +100,33 @@ def column_type(field: Field):
     }[kind]
 
 
-def build_table(name, declared, metadata):
-    """The table of a declaration: columns, unique and foreign keys, list indexes.
+def list_indexes(table_name, sortable, filterable):
+    """The indexes that keep a table's lists flat at any size (keyset pages).
 
-    Every field a list sorts or filters by gets an index on (field, id), the order
-    keyset pages walk; created_at too (the default order).
+    The shape, for a table ``t`` (the scaffold generates the same):
+
+    - ``ix_t_created_at_id`` on (created_at, id): the default order, oldest first;
+    - ``ix_t_<S>_id`` on (S, id) for each sortable field S but id and created_at:
+      ``?sort=S`` and ``?sort=-S`` (read backwards), keyset on (S, id);
+    - ``ix_t_<F>_created_at_id`` on (F, created_at, id) for each filterable field
+      F but id and created_at: ``?F=v`` in the default order, and the bounded
+      count of a filter (exact or range) reads only this index.
+
+    ``id`` is the primary key. Other combinations (several sort keys, a filter
+    with another sort) are correct but read more rows.
     """
+    shapes = [("created_at", "id")]
+    shapes += [(name, "id") for name in sortable if name not in ("id", "created_at")]
+    shapes += [
+        (name, "created_at", "id")
+        for name in filterable
+        if name not in ("id", "created_at")
+    ]
+    return [sa.Index(f"ix_{table_name}_{'_'.join(shape)}", *shape) for shape in shapes]
+
+
+def build_table(name, declared, metadata):
+    """The table of a declaration: columns, unique and foreign keys, list indexes."""
     columns = [sa.Column("id", sa.Integer, primary_key=True)]
     constraints = []
     for field in declared:
@@ -131,8 +152,9 @@ def build_table(name, declared, metadata):
         sa.Column("updated_at", Timestamp, nullable=False),
         sa.Column("version", sa.Integer, nullable=False),
     ]
-    indexed = [field.name for field in declared if field.indexed] + ["created_at"]
-    indexes = [sa.Index(f"ix_{name}_{column}", column, "id") for column in indexed]
+    sortable = [field.name for field in declared if field.indexed]
+    filterable = [field.name for field in declared if field.operators]
+    indexes = list_indexes(name, sortable, filterable)
     # Never reuse the id of a deleted row (SQLite would, without AUTOINCREMENT).
     return sa.Table(
         name,

@@ -2,10 +2,11 @@
 
 It says what ``sql_store.build_table`` builds (the drift test holds the two
 together): the columns, the primary, unique and foreign keys, and an index on
-(field, id) for every field lists sort and filter by, and on (created_at, id).
+(field, id) and (field, created_at, id) for every field lists sort and filter by,
+and on (created_at, id) (sql_store.list_indexes says why).
 """
 
-from ..api.sql_store import column_type
+from ..api.sql_store import column_type, list_indexes
 from .literals import LINE_LENGTH, literal
 
 # The column types as a migration spells them (migrations never import the models'
@@ -83,18 +84,22 @@ def table_lines(name, declared):
 
 
 def index_names(name, declared):
-    """(index name, its first column) of every list index, as build_table names them."""
-    columns = [field.name for field in declared if field.indexed] + ["created_at"]
-    return [(f"ix_{name}_{column}", column) for column in columns]
+    """(index name, its columns) of every list index, as build_table makes them."""
+    indexes = list_indexes(
+        name,
+        [field.name for field in declared if field.indexed],
+        [field.name for field in declared if field.operators],
+    )
+    return [(index.name, list(index.expressions)) for index in indexes]
 
 
 def index_lines(name, declared):
     """The create_index calls of upgrade, at 8 spaces."""
     lines = []
-    for index, column in index_names(name, declared):
+    for index, columns in index_names(name, declared):
         lines += call(
             "batch_op.create_index",
-            [_q(index), f"[{_q(column)}, {_q('id')}]", "unique=False"],
+            [_q(index), "[" + ", ".join(map(_q, columns)) + "]", "unique=False"],
             8,
             suffix="",
         )
