@@ -6,13 +6,22 @@ server) hold the service to it.
 """
 
 import copy
+import re
 
 from flask import current_app
 from flask_restx import Api
 
 from .auth import require_token_for_writes
 from .bodies import JSON, MERGE_PATCH
-from .paging import DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET
+from .paging import (
+    DEFAULT_LIMIT,
+    EXACT_KINDS,
+    MAX_LIMIT,
+    MAX_OFFSET,
+    OFFSET_WINDOW,
+    RANGE_KINDS,
+    field_kind,
+)
 from .problems import PROBLEM_MIMETYPE
 from .schemas import PROBLEM, list_schema, swagger_schema
 
@@ -101,9 +110,34 @@ LIST_PARAMS = {
         default=DEFAULT_LIMIT,
     ),
     "offset": _param(
-        "query", "integer", "Items to skip.", minimum=0, maximum=MAX_OFFSET, default=0
+        "query",
+        "integer",
+        f"Items to skip (offset pages): offset + limit at most {OFFSET_WINDOW};"
+        " beyond, follow next_cursor. Not with cursor.",
+        minimum=0,
+        maximum=MAX_OFFSET,
+        default=0,
+    ),
+    "cursor": _param(
+        "query",
+        "string",
+        "A next_cursor from a page of this collection: the page after it, in the"
+        " sort and with the filters it was made with (sent again, they must be the"
+        " same). Not with offset.",
+        minLength=1,
     ),
 }
+# How each kind of field is documented as a query parameter (Swagger 2.0 types).
+_FILTER_TYPES = {
+    "string": {"type": "string"},
+    "enum": {"type": "string"},
+    "boolean": {"type": "boolean"},
+    "integer": {"type": "integer", "format": "int64"},
+    "number": {"type": "number"},
+    "date": {"type": "string", "format": "date"},
+    "date-time": {"type": "string", "format": "date-time"},
+}
+_RANGE_WORDS = {"gt": "after", "gte": "from", "lt": "before", "lte": "up to"}
 IF_MATCH = _param(
     "header",
     "string",
@@ -139,7 +173,8 @@ ETAG = {
 LOCATION = {"Location": _header("Path of the new resource.", pattern="^/")}
 LINK = {
     "Link": _header(
-        'RFC 8288 links to the rel="next" and rel="prev" pages, where they exist.',
+        'RFC 8288 links: rel="next" is the cursor link (whenever next_cursor is'
+        ' not null), rel="prev" the offset link on offset pages past the first.',
         required=False,
     )
 }
@@ -243,12 +278,37 @@ class CrudDocs:
     def _list_params(self):
         params = dict(LIST_PARAMS)
         if self.model.sortable:
-            options = [f"{p}{f}" for f in self.model.sortable for p in ("", "-")]
+            fields = "|".join(re.escape(name) for name in self.model.sortable)
             params["sort"] = _param(
-                "query", "string", "Sort order; '-' for descending.", enum=options
+                "query",
+                "string",
+                "Sort order: a comma-separated list of "
+                + ", ".join(self.model.sortable)
+                + ", each optionally prefixed with '-' for descending; ties are"
+                " broken by id in the direction of the last key.",
+                pattern=f"^-?({fields})(,-?({fields}))*$",
             )
+        properties = self.model.read_schema["properties"]
         for name in self.model.filterable:
-            params[name] = _param("query", "string", f"Exact match on {name}.")
+            schema = properties[name]
+            kind = field_kind(schema)
+            typed = dict(_FILTER_TYPES[kind])
+            if kind == "enum":
+                typed["enum"] = list(schema["enum"])
+            if kind in EXACT_KINDS:
+                params[name] = {
+                    "in": "query",
+                    "description": f"Exact match on {name}.",
+                    **typed,
+                }
+            if kind in RANGE_KINDS:
+                for operator, word in _RANGE_WORDS.items():
+                    params[f"{name}[{operator}]"] = {
+                        "in": "query",
+                        "description": f"Only {name} {word} this value"
+                        f" ({operator}).",
+                        **typed,
+                    }
         return params
 
     def list(self, function):

@@ -3,10 +3,12 @@
 import sqlalchemy as sa
 
 from ..api.schemas import DRAFT_07, TIMESTAMP
-from ..api.sql_store import ExactString, SqlModel, Timestamp
+from ..api.sql_store import ExactString, SqlModel, Timestamp, list_indexes
 from ..db import sql
 
 NAME = {"type": "string", "minLength": 1, "maxLength": 120}
+SORTABLE = ("id", "name", "created_at")
+FILTERABLE = ("name",)
 
 
 class FooRow(sql.Model):
@@ -14,19 +16,22 @@ class FooRow(sql.Model):
 
     __tablename__ = "foo"
     # Never reuse the id of a deleted foo (SQLite would, without AUTOINCREMENT).
-    __table_args__ = {"sqlite_autoincrement": True}
+    __table_args__ = (
+        *list_indexes("foo", SORTABLE, FILTERABLE),
+        {"sqlite_autoincrement": True},
+    )
 
     id = sa.Column(sa.Integer, primary_key=True)
-    name = sa.Column(ExactString(120), nullable=False, index=True)
-    created_at = sa.Column(Timestamp, nullable=False, index=True)
+    name = sa.Column(ExactString(120), nullable=False)
+    created_at = sa.Column(Timestamp, nullable=False)
     updated_at = sa.Column(Timestamp, nullable=False)
     version = sa.Column(sa.Integer, nullable=False)
 
 
 class FooModel(SqlModel):
     table = FooRow.__table__
-    sortable = ("id", "name", "created_at")
-    filterable = ("name",)
+    sortable = SORTABLE
+    filterable = FILTERABLE
 
     read_schema = {
         "$schema": DRAFT_07,
