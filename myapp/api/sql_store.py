@@ -173,6 +173,8 @@ class SqlModel(StoredModel):
             value = self.row[name]
             if isinstance(value, datetime):
                 value = rfc3339(value)
+            elif isinstance(value, date):
+                value = value.isoformat()
             if value is not None:
                 document[name] = value
         return document
