@@ -34,6 +34,8 @@ class Config:
     TRUSTED_PROXIES = 0
     # One JSON line per request on the "myapp.access" logger.
     ACCESS_LOG = True
+    # Signs list cursors; None derives a key from the store URLs (myapp.api.paging).
+    CURSOR_SECRET = None
 
 
 class ProductionConfig(Config):

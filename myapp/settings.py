@@ -70,6 +70,7 @@ def normalise(app):
     config["REDIS_KEY_PREFIX"] = str(config["REDIS_KEY_PREFIX"])
     config["TRUSTED_PROXIES"] = _as_count("TRUSTED_PROXIES", config["TRUSTED_PROXIES"])
     config["RATELIMIT_DEFAULT"] = _as_optional_text(config["RATELIMIT_DEFAULT"])
+    config["CURSOR_SECRET"] = _as_optional_text(config.get("CURSOR_SECRET"))
     if not config["SQLALCHEMY_DATABASE_URI"]:
         path = os.path.join(app.instance_path, "myapp.db")
         config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{path}"

@@ -318,3 +318,18 @@ def test_bar_total_is_exact_to_the_bound_then_bounded(app, client):
     body = client.get("/v1/bar/?limit=1").get_json()
     assert (body["total"], body["total_exact"]) == (10000, False)
     assert_problem(client.get("/v1/bar/?offset=9999&limit=2"), 400)
+
+
+def test_app_servers_of_one_deploy_share_cursors(make_app):
+    """Two servers with the same settings accept each other's cursors."""
+    first, second = make_app().test_client(), make_app().test_client()
+    for n in range(3):
+        first.post("/v1/bar/", json={"name": f"shared {n}"})
+    cursor = first.get("/v1/bar/?limit=1").get_json()["next_cursor"]
+    assert second.get(f"/v1/bar/?cursor={cursor}").get_json()["total"] == 3
+    keyed = make_app(CURSOR_SECRET="a key of our own").test_client()
+    assert_problem(keyed.get(f"/v1/bar/?cursor={cursor}"), 400)
+    own = keyed.get("/v1/bar/?limit=1").get_json()["next_cursor"]
+    same_key = make_app(CURSOR_SECRET="a key of our own").test_client()
+    assert len(same_key.get(f"/v1/bar/?cursor={own}").get_json()["items"]) == 2
+    assert_problem(first.get(f"/v1/bar/?cursor={own}"), 400)
