@@ -15,13 +15,15 @@ import hashlib
 import math
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from decimal import Decimal
 from urllib.parse import urlencode
 
 from flask import current_app, request
 from itsdangerous import BadData, URLSafeSerializer
 from werkzeug.exceptions import BadRequest
+
+from .fields import parse_date, parse_date_time
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
@@ -38,11 +40,6 @@ PAGING_PARAMETERS = ("limit", "offset", "cursor", "sort")
 _DIGITS = re.compile(r"[0-9]+")
 _INTEGER = re.compile(r"-?[0-9]{1,19}")
 _NUMBER = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?")
-_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-_DATE_TIME = re.compile(
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?"
-    r"([Zz]|[+-][0-9]{2}:[0-9]{2})"
-)
 _PARAMETER = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(?:\[([^\]]*)\])?")
 _INT64 = 2**63
 
@@ -166,10 +163,18 @@ RANGE_KINDS = ("integer", "number", "date", "date-time")
 EXACT_KINDS = ("string", "enum", "boolean", "integer", "date", "date-time")
 
 
-def _naive_utc(moment):
-    if moment.tzinfo is None:
-        return moment
-    return moment.astimezone(timezone.utc).replace(tzinfo=None)
+def filter_operators(model, name) -> tuple:
+    """The operators a filterable field takes: its declaration's, else its type's.
+
+    ``eq`` on every kind but numbers, ranges on integer, number, date and date-time
+    (a reference, an integer, is declared with ``eq`` only).
+    """
+    declared = model.filters.get(name)
+    if declared is not None:
+        return tuple(declared)
+    kind = field_kind(model.read_schema["properties"][name])
+    exact = ("eq",) if kind in EXACT_KINDS else ()
+    return exact + (RANGE_OPERATORS if kind in RANGE_KINDS else ())
 
 
 def parse_value(schema, raw):
@@ -195,18 +200,16 @@ def parse_value(schema, raw):
         return float(raw)
     if kind == "date":
         try:
-            if _DATE.fullmatch(raw):
-                return date.fromisoformat(raw)
-        except ValueError:
-            pass
-        raise ValueError("a date, YYYY-MM-DD")
+            return parse_date(raw)
+        except (ValueError, OverflowError):
+            raise ValueError("a date, YYYY-MM-DD") from None
     if kind == "date-time":
         try:
-            if _DATE_TIME.fullmatch(raw):
-                return _naive_utc(datetime.fromisoformat(raw.upper()))
-        except ValueError:
-            pass
-        raise ValueError("an RFC 3339 date-time, e.g. 2026-01-31T12:00:00Z")
+            return parse_date_time(raw)
+        except (ValueError, OverflowError):
+            raise ValueError(
+                "an RFC 3339 date-time, e.g. 2026-01-31T12:00:00Z"
+            ) from None
     raise ValueError("a value of a field that can be filtered")
 
 
@@ -219,17 +222,17 @@ def _filters(model):
         if not match or match.group(1) not in model.filterable:
             continue
         name, operator = match.group(1), match.group(2)
-        kind = field_kind(properties[name])
+        operators = filter_operators(model, name)
         if operator is None:
             operator = "eq"
-            if kind not in EXACT_KINDS:
-                ranges = ", ".join(f"{name}[{op}]" for op in RANGE_OPERATORS)
+            if operator not in operators:
+                ranges = ", ".join(f"{name}[{op}]" for op in operators)
                 raise BadRequest(f"'{name}' filters by range only: {ranges}.")
         elif operator not in RANGE_OPERATORS:
             raise BadRequest(
                 f"'{parameter}': the operators are {', '.join(RANGE_OPERATORS)}."
             )
-        elif kind not in RANGE_KINDS:
+        elif operator not in operators:
             raise BadRequest(f"'{parameter}': {name} filters by exact match only.")
         raw = _single(parameter)
         try:
