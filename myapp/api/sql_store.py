@@ -14,6 +14,7 @@ from werkzeug.exceptions import BadRequest
 
 from ..db import sql
 from .problems import ValidationFailed
+from .metrics import store_call
 from .stored import StoredModel, rfc3339, utcnow
 
 # Naive UTC, with microseconds everywhere (MySQL/MariaDB default to whole seconds).
@@ -154,6 +155,7 @@ class SqlModel(StoredModel):
         )
 
     @classmethod
+    @store_call("sql", "get")
     def get(cls, id):
         """The record with this id, or None."""
         if not 1 <= id <= MAX_ID:
@@ -198,6 +200,7 @@ class SqlModel(StoredModel):
         return statements
 
     @classmethod
+    @store_call("sql", "page")
     def page(cls, query):
         """A page of records and the total, in one statement (two past the end).
 
@@ -221,6 +224,7 @@ class SqlModel(StoredModel):
         return [cls(row) for row in rows], total
 
     @classmethod
+    @store_call("sql", "create")
     def create(cls, data):
         cls._check_storable(data)
         now = utcnow()
@@ -232,6 +236,7 @@ class SqlModel(StoredModel):
         )
         return cls({**values, "id": new_id})
 
+    @store_call("sql", "update")
     def update(self, data):
         """Replace the writable fields; None if the row changed since it was read."""
         self._check_storable(data)
@@ -246,6 +251,7 @@ class SqlModel(StoredModel):
             return None
         return type(self)({**self.row, **values})
 
+    @store_call("sql", "delete")
     def delete(self):
         """Delete the row; False if it changed since it was read."""
         matched = self._run(
