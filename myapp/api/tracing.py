@@ -21,8 +21,9 @@ from .observability import current_request_id
 
 EXTENSION = "tracing"
 REQUEST_ID_ATTRIBUTE = "request_id"
-# Probes and scrapes, every few seconds forever: not worth a trace each.
-EXCLUDED_URLS = "/health,/metrics"
+# Probes and scrapes, every few seconds forever: not worth a trace each. A regular
+# expression searched in the whole URL.
+EXCLUDED_URLS = r"^[a-z]+://[^/]+/(health|metrics)(\?.*)?$"
 
 
 def enabled(app: Flask) -> bool:
