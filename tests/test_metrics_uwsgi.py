@@ -279,6 +279,18 @@ def test_exposition_passes_promtool(server):
     assert result.stdout + result.stderr == b""
 
 
+def test_example_alerts_pass_promtool():
+    rules = ROOT / "deploy" / "prometheus-alerts.yml"
+    result = subprocess.run(
+        [find_tool("promtool"), "check", "rules", str(rules)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS: 3 rules found" in result.stdout
+
+
 def query(port, promql):
     status, _, body = call(port, "GET", "/api/v1/query?query=" + quote(promql))
     assert status == 200, body
@@ -301,6 +313,9 @@ def test_prometheus_scrapes_the_service_and_answers_a_rate(server, tmp_path):
         .replace("scrape_interval: 15s", "scrape_interval: 1s")
     )
     assert str(token_file) in config.read_text()
+    shutil.copy(
+        ROOT / "deploy" / "prometheus-alerts.yml", tmp_path / "myapp-alerts.yml"
+    )
     log = open(tmp_path / "prometheus.log", "wb")
     process = subprocess.Popen(
         [
@@ -339,6 +354,14 @@ def test_prometheus_scrapes_the_service_and_answers_a_rate(server, tmp_path):
         assert rate and float(rate[0]["value"][1]) > 0, rate
         found = query(port, 'myapp_build_info{job="myapp"}')
         assert found and found[0]["metric"]["version"] == "1.1.0"
+        status, _, body = call(port, "GET", "/api/v1/rules")
+        groups = json.loads(body)["data"]["groups"]
+        assert [rule["name"] for rule in groups[0]["rules"]] == [
+            "MyappErrorRatioHigh",
+            "MyappLatencyP99High",
+            "MyappNotReady",
+        ]
+        assert all(rule["health"] != "err" for rule in groups[0]["rules"])
     finally:
         stop(process)
         log.close()
