@@ -15,6 +15,7 @@ from flask import current_app
 
 from ..db import redis_store
 from .paging import Page
+from .metrics import store_call
 from .stored import StoredModel, encode, rfc3339, utcnow
 
 _ID = re.compile(r"[0-9a-f]{32}")
@@ -90,6 +91,7 @@ class RedisModel(StoredModel):
         return f"{current_app.config['REDIS_KEY_PREFIX']}{cls.kind}:{suffix}"
 
     @classmethod
+    @store_call("redis", "get")
     def get(cls, id):
         if not _ID.fullmatch(id):
             return None
@@ -107,6 +109,7 @@ class RedisModel(StoredModel):
         return (sequence,)
 
     @classmethod
+    @store_call("redis", "page")
     def page(cls, query):
         """A page in creation order: by rank (offset) or after a sequence (cursor).
 
@@ -149,6 +152,7 @@ class RedisModel(StoredModel):
         return Page(records, counted, next_position)
 
     @classmethod
+    @store_call("redis", "create")
     def create(cls, data):
         now = rfc3339(utcnow())
         id = uuid.uuid4().hex
@@ -161,6 +165,7 @@ class RedisModel(StoredModel):
         )
         return cls(stored, document)
 
+    @store_call("redis", "update")
     def update(self, data):
         """Replace the writable fields; None if the record changed since it was read."""
         document = {"id": self.id, **self.canonical(data)}
@@ -173,6 +178,7 @@ class RedisModel(StoredModel):
         )
         return type(self)(stored, document) if applied else None
 
+    @store_call("redis", "delete")
     def delete(self):
         """Delete the record; False if it changed since it was read."""
         return bool(

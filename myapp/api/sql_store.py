@@ -18,6 +18,7 @@ from werkzeug.exceptions import BadRequest, Conflict
 from ..db import sql
 from .fields import MAX_ID, MAX_INDEXED_LENGTH, Field
 from .paging import TOTAL_BOUND, Page, SortKey, field_kind
+from .metrics import store_call
 from .problems import FieldConflict, MissingReference, ValidationFailed
 from .stored import StoredModel, rfc3339, utcnow
 
@@ -370,6 +371,7 @@ class SqlModel(StoredModel):
         )
 
     @classmethod
+    @store_call("sql", "get")
     def get(cls, id):
         """The record with this id, or None."""
         if not 1 <= id <= MAX_ID:
@@ -470,6 +472,7 @@ class SqlModel(StoredModel):
         return statements
 
     @classmethod
+    @store_call("sql", "page")
     def page(cls, query):
         """A page of records, a bounded count and where the next page starts.
 
@@ -524,6 +527,7 @@ class SqlModel(StoredModel):
         return values
 
     @classmethod
+    @store_call("sql", "create")
     def create(cls, data):
         cls._check_storable(data)
         now = utcnow()
@@ -538,6 +542,7 @@ class SqlModel(StoredModel):
             raise cls._refused_write(error, values, None) from None
         return cls({**values, "id": new_id})
 
+    @store_call("sql", "update")
     def update(self, data):
         """Replace the writable fields; None if the row changed since it was read."""
         self._check_storable(data)
@@ -555,6 +560,7 @@ class SqlModel(StoredModel):
             return None
         return type(self)({**self.row, **values})
 
+    @store_call("sql", "delete")
     def delete(self):
         """Delete the row; False if it changed since it was read."""
         try:
