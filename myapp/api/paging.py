@@ -244,7 +244,7 @@ def _filters(model):
 
 
 def _resource(model):
-    return model.__name__.removesuffix("Model").lower()
+    return model.resource
 
 
 def _serializer():
