@@ -20,6 +20,11 @@ class Config:
     REDIS_SOCKET_TIMEOUT = 1.0
     # Sent as Retry-After with a 503 when a store is unreachable.
     STORE_RETRY_AFTER = 5
+    # Seconds a create's response is kept for a repeat with its Idempotency-Key.
+    IDEMPOTENCY_KEY_TTL = 24 * 3600
+    # Seconds a key stays claimed by a request that never finished (a killed
+    # worker): longer than any request may run (uWSGI's harakiri, 30 s).
+    IDEMPOTENCY_LOCK_TTL = 60
     MAX_CONTENT_LENGTH = 1024 * 1024
     RESTX_ERROR_404_HELP = False
     # Comma-separated in the environment (MYAPP_CORS_ORIGINS); "*" allows every origin.

@@ -69,6 +69,10 @@ def normalise(app):
         config[name] = _as_bool(name, config[name])
     config["REDIS_KEY_PREFIX"] = str(config["REDIS_KEY_PREFIX"])
     config["TRUSTED_PROXIES"] = _as_count("TRUSTED_PROXIES", config["TRUSTED_PROXIES"])
+    for name in ("IDEMPOTENCY_KEY_TTL", "IDEMPOTENCY_LOCK_TTL"):
+        config[name] = _as_count(name, config[name])
+        if not config[name]:
+            raise ConfigError(f"{name} must be at least 1 (seconds)")
     config["RATELIMIT_DEFAULT"] = _as_optional_text(config["RATELIMIT_DEFAULT"])
     if not config["SQLALCHEMY_DATABASE_URI"]:
         path = os.path.join(app.instance_path, "myapp.db")
