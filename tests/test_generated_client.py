@@ -3,11 +3,12 @@
 openapi-python-client (pinned in requirements-dev.txt) generates a client from
 the whole service's OpenAPI 3.1 document as a live server serves it, once per
 test session, into a temporary folder (never committed); the tests import it and
-go through every feature in FEATURES with its typed models: create, get (ETag,
-304), list (a cursor where the feature offers one, else an offset), replace with
-If-Match (200, then 412 with the old tag), patch, delete, and the documented
-problems (400 with errors, 401, 404). A document that stops generating, or a
-client that no longer round-trips, fails here.
+go through every feature in FEATURES with its typed models: create (and its
+replay by Idempotency-Key), get (ETag, 304), list (a cursor where the feature
+offers one, else an offset), replace with If-Match (200, then 412 with the old
+tag), patch, delete, and the documented problems (400 with errors, 401, 404).
+A document that stops generating, or a client that no longer round-trips, fails
+here.
 """
 
 import datetime
@@ -164,13 +165,14 @@ def feature(request, service_document_and_client, live_server):
     return FeatureClient(document, package, request.param, live_server)
 
 
-def _created(feature, text):
+def _created(feature, text, **options):
     schema = feature.write_schema()
     sent = _body(schema, text)
     response = feature.call(
         "post collection",
         client=feature.writer,
         body=feature.body_type("post collection").from_dict(sent),
+        **options,
     )
     assert response.status_code == 201, response.content
     return sent, response
@@ -196,7 +198,10 @@ def test_create_get_list_replace_patch_delete(feature):
     assert unchanged.status_code == 304 and unchanged.content == b""
     assert unchanged.headers["ETag"] == etag
 
-    _, second = _created(feature, "the second one")
+    _, second = _created(feature, "the second one", idempotency_key="second")
+    _, replayed = _created(feature, "the second one", idempotency_key="second")
+    assert replayed.headers["Idempotent-Replayed"] == "true"
+    assert replayed.parsed == second.parsed
     first_page = feature.call("get collection", client=feature.anonymous, limit=1)
     assert first_page.status_code == 200
     assert [item.id for item in first_page.parsed.items] == [resource.id]
