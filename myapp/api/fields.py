@@ -34,9 +34,8 @@ _FIELD_NAME = re.compile(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)*")
 RESERVED_NAMES = frozenset(
     {"id", "created_at", "updated_at", "version", "limit", "offset", "sort", "cursor"}
 )
-# Constraint and index names (ix_<table>_<field>_created_at_id, a table name of
-# up to 20 characters) must fit PostgreSQL's 63.
-MAX_NAME_LENGTH = 24
+# Constraint and index names (ix_<table>_<field>) must fit 63 characters.
+MAX_NAME_LENGTH = 30
 
 
 class DeclarationError(TypeError):

@@ -160,11 +160,6 @@ class TestProbeBookContract(CrudContract):
         self.race(make_app(isolated=False))
 
 
-class TestProbeAuthorContract(CrudContract):
-    feature = "probe_author"
-    missing_ids = SQL_MISSING
-
-
 class TestProbeNoteContract(CrudContract):
     feature = "probe_note"
     missing_ids = ["0" * 32, "abc", "0" * 33]

@@ -1,9 +1,8 @@
 """The migration creating a new feature's table, written from its declaration.
 
 It says what ``sql_store.build_table`` builds (the drift test holds the two
-together): the columns, the primary, unique and foreign keys, and an index on
-(field, id) and (field, created_at, id) for every field lists sort and filter by,
-and on (created_at, id) (sql_store.list_indexes says why).
+together): the columns, the primary, unique and foreign keys, and the list
+indexes of ``sql_store.list_indexes``.
 """
 
 from ..api.sql_store import column_type, list_indexes
@@ -83,23 +82,13 @@ def table_lines(name, declared):
     return lines
 
 
-def index_names(name, declared):
-    """(index name, its columns) of every list index, as build_table makes them."""
-    indexes = list_indexes(
-        name,
-        [field.name for field in declared if field.indexed],
-        [field.name for field in declared if field.operators],
-    )
-    return [(index.name, list(index.expressions)) for index in indexes]
-
-
 def index_lines(name, declared):
     """The create_index calls of upgrade, at 8 spaces."""
     lines = []
-    for index, columns in index_names(name, declared):
+    for index, columns in list_indexes(name, declared):
         lines += call(
             "batch_op.create_index",
-            [_q(index), "[" + ", ".join(map(_q, columns)) + "]", "unique=False"],
+            [_q(index), "[" + ", ".join(_q(c) for c in columns) + "]", "unique=False"],
             8,
             suffix="",
         )
@@ -109,6 +98,6 @@ def index_lines(name, declared):
 def drop_index_lines(name, declared):
     return [
         line
-        for index, _ in reversed(index_names(name, declared))
+        for index, _ in reversed(list_indexes(name, declared))
         for line in call("batch_op.drop_index", [_q(index)], 8, suffix="")
     ]

@@ -225,7 +225,9 @@ def test_the_copy_is_lint_clean(project):
 
 
 def test_the_new_features_pass_their_tests_spec_checks_and_schemathesis(project):
-    """Their own tests, the drift test, the spec checks and a short schemathesis run.
+    """Their own tests, the drift test, the spec checks, the generated client's
+    round trip, the generated bad input and a short schemathesis run on both
+    documents.
 
     Schemathesis runs with fewer examples than the main suite gives foo and bar: here
     it checks that the new specs have the shapes of theirs. What is skipped is what
@@ -242,7 +244,13 @@ def test_the_new_features_pass_their_tests_spec_checks_and_schemathesis(project)
         *(f"myapp/{name}" for name in FEATURES),
         "myapp/foo/test_foo.py::test_models_and_migrations_agree",
         "tests/test_specs.py",
-        *(f"{fuzz}[{name}]" for name in FEATURES),
+        "tests/test_generated_client.py",
+        "tests/test_bad_input.py::test_generated_requests_never_break_the_contract",
+        *(
+            f"{fuzz}[{feature}-{document}]"
+            for feature in FEATURES
+            for document in ("swagger.json", "openapi.json")
+        ),
         timeout=600,
         env=dict(project.env, MYAPP_FUZZ_EXAMPLES="10"),
     )
