@@ -16,6 +16,7 @@ from flask_restx import Api
 from . import openapi
 from .auth import require_token_for_writes
 from .bodies import JSON, MERGE_PATCH
+from .fields import INT64_MAX, INT64_MIN
 from .idempotency import HEADER as IDEMPOTENCY_HEADER
 from .idempotency import KEY_PATTERN, MAX_KEY_LENGTH, REPLAYED_HEADER
 from .paging import (
@@ -174,7 +175,13 @@ _FILTER_TYPES = {
     "string": {"type": "string"},
     "enum": {"type": "string"},
     "boolean": {"type": "boolean"},
-    "integer": {"type": "integer", "format": "int64"},
+    # What the filter parser takes: any 64-bit integer, whatever the field's bounds.
+    "integer": {
+        "type": "integer",
+        "format": "int64",
+        "minimum": INT64_MIN,
+        "maximum": INT64_MAX,
+    },
     "number": {"type": "number"},
     "date": {"type": "string", "format": "date"},
     "date-time": {"type": "string", "format": "date-time"},

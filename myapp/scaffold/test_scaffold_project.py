@@ -421,6 +421,8 @@ def check_typed_fields(server):
     assert errors_of(server, "POST", collection, body, 409) == ["/code"]
     assert errors_of(server, "DELETE", f"/v1/foo/{foo['id']}", None, 409) == []
 
+    check_lists(server, collection, body)
+
     status, _, shelf = server.request(
         "POST",
         f"/v1/{SHELF_FEATURE}/",
@@ -452,6 +454,43 @@ def check_typed_fields(server):
         "PATCH", f"{notes}{created['id']}", {"tags": None}, patch
     )
     assert status == 200 and "tags" not in json.loads(patched)
+
+
+def check_lists(server, collection, body):
+    """Typed filters, ranges and a two-key sort, over HTTP."""
+    rows = [
+        ("b", 150, True, 5.5),
+        ("a", 150, True, 5.5),
+        ("c", 99, True, 9.0),
+        ("d", 300, False, 1.0),
+        ("e", 100, True, 0.5),
+    ]
+    made = {}
+    for title, pages, published, price in rows:
+        record = {
+            **body,
+            "title": title,
+            "code": f"code-{title}",
+            "pages": pages,
+            "published": published,
+            "price": price,
+        }
+        status, _, created = server.request("POST", collection, record, WRITE)
+        assert status == 201, created
+        made[title] = json.loads(created)["id"]
+
+    def titles(query):
+        status, _, page = server.request("GET", f"{collection}?{query}")
+        assert status == 200, page
+        return [item["title"] for item in json.loads(page)["items"]]
+
+    assert titles("pages[gte]=100&published=true") == ["Dune", "b", "a", "e"]
+    assert titles("sort=-price,title") == ["Dune", "c", "a", "b", "d", "e"]
+    assert titles("price[lt]=5.5&sort=title") == ["d", "e"]
+    status, _, problem = server.request("GET", f"{collection}?pages=abc")
+    assert status == 400 and "pages" in json.loads(problem)["detail"]
+    for id in made.values():
+        assert server.request("DELETE", f"{collection}{id}", headers=WRITE)[0] == 204
 
 
 def test_a_live_server_serves_the_features_after_db_upgrade(project, tmp_path):
