@@ -151,13 +151,12 @@ LIST_PARAMS = {
         maximum=MAX_LIMIT,
         default=DEFAULT_LIMIT,
     ),
-    # No documented default: generated clients send a parameter's default on
-    # every call, and an offset sent with a cursor is a 400.
     "offset": _param(
         "query",
         "integer",
-        f"Items to skip (offset pages; none: 0): offset + limit at most"
-        f" {OFFSET_WINDOW}; beyond, follow next_cursor. Not with cursor.",
+        f"Items to skip (offset pages; none when absent): offset + limit at most"
+        f" {OFFSET_WINDOW}; beyond, follow next_cursor. Never with cursor, so it"
+        " has no default a client would send.",
         minimum=0,
         maximum=MAX_OFFSET,
     ),
