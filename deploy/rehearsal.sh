@@ -9,7 +9,10 @@
 # PID and starts it again. Then: create and read a foo and a bar; deploy a copy
 # of the checkout with a changed source file and a new migration (made in a
 # temporary folder, never committed) and check that the new code is served, the
-# migration applied and the data kept; deploy again, unchanged.
+# migration applied and the data kept, and that workers killed between the switch
+# and the restart still serve the old release; deploy a release that cannot load,
+# then one that never gets ready, and check that the previous release keeps
+# serving; roll back and check that the previous code is served; deploy again.
 # Everything started here is stopped by PID on exit. REHEARSAL_KEEP=1 keeps the
 # work folder (logs) for a look afterwards.
 set -euo pipefail
@@ -50,10 +53,10 @@ unit_value() {
 # lines, its paths moved to the rehearsal's destination, then the environment
 # file (as EnvironmentFile=), and an unprivileged user when we are root.
 service_command() {
-  local state=$1 directory destination
+  local state=$1 top destination
   destination=$(cat "$state/destination-path")
-  directory=$(unit_value WorkingDirectory)
-  read -ra exec_start <<<"$(unit_value ExecStart | sed "s#$directory#$destination#g")"
+  top=$(dirname "$(unit_value WorkingDirectory)")
+  read -ra exec_start <<<"$(unit_value ExecStart | sed "s#$top/#$destination/#g")"
   mapfile -t environment < <(unit_value Environment)
   mapfile -t -O "${#environment[@]}" environment < <(grep -Ev '^[[:space:]]*(#|$)' "$state/myapp.env")
   run_as=()
@@ -64,18 +67,51 @@ service_command() {
 restart_service() {
   local state=$1 pid http_port exec_start=() environment=() run_as=()
   http_port=$(cat "$state/http-port")
+  if [ -f "$state/kill-workers-before-restart" ]; then
+    kill_workers_and_ask "$state"
+  fi
   if [ -f "$state/uwsgi.pid" ]; then
     pid=$(cat "$state/uwsgi.pid")
     log "stopping uWSGI (PID $pid)"
     stop_pid "$pid"
   fi
   service_command "$state"
-  cd "$(cat "$state/destination-path")"
+  cd "$(cat "$state/destination-path")/$(unit_value WorkingDirectory | xargs basename)"
   nohup env -i PATH=/usr/bin:/bin LANG=C.UTF-8 "${environment[@]}" "${run_as[@]}" \
     "${exec_start[@]}" --http-socket "127.0.0.1:$http_port" \
     >>"$state/uwsgi.log" 2>&1 </dev/null &
   echo $! >"$state/uwsgi.pid"
   log "started uWSGI (PID $!): ${exec_start[*]} --http-socket 127.0.0.1:$http_port"
+}
+
+# "In the middle of a deploy": current already points at the new release and the
+# migration ran, but the service has not been restarted. SIGKILL every worker,
+# wait until the master has respawned them all, and record what they serve.
+kill_workers_and_ask() {
+  local state=$1 master old_workers new_workers http_port _
+  rm -f "$state/kill-workers-before-restart"
+  http_port=$(cat "$state/http-port")
+  master=$(cat "$state/uwsgi.pid")
+  old_workers=$(pgrep -P "$master" | sort | tr "\n" " ")
+  log "killing uWSGI workers $old_workers mid-deploy"
+  # shellcheck disable=SC2086
+  kill -KILL $old_workers
+  for _ in $(seq 300); do
+    new_workers=$(pgrep -P "$master" | sort | tr "\n" " ")
+    if [ -n "$new_workers" ] && [ "$(echo "$new_workers" | wc -w)" = "$(echo "$old_workers" | wc -w)" ] &&
+      curl -sf -o /dev/null "http://127.0.0.1:$http_port/ready"; then
+      break
+    fi
+    sleep 0.1
+  done
+  {
+    echo "old workers: $old_workers"
+    echo "new workers: $new_workers"
+    for path in /rehearsal "/v1/foo/$(cat "$state/foo-id")" /ready; do
+      echo "$path $(curl -s -o /dev/null -w "%{http_code}" "http://127.0.0.1:$http_port$path")"
+    done
+  } >"$state/mid-deploy-answers"
+  log "mid-deploy answers: $(tr "\n" ";" <"$state/mid-deploy-answers")"
 }
 
 if [ "${1:-}" = restart-service ]; then
@@ -287,11 +323,14 @@ deploy_environment+=(
   DEPLOY_READY_TIMEOUT=90
 )
 
+extra_environment=()
+deploy_arguments=()
 deploy() {
   local source=$1 label=$2 began
   began=$(date +%s)
   log "deploy: $label"
-  if timeout 900 env "${deploy_environment[@]}" "$source/deploy/deploy.sh" "$destination" \
+  if timeout 900 env "${deploy_environment[@]}" "${extra_environment[@]}" \
+    "$source/deploy/deploy.sh" "${deploy_arguments[@]}" "$destination" \
     >"$state/deploy.log" 2>&1; then
     sed "s/^/    /" "$state/deploy.log"
     log "deploy ($label) took $(($(date +%s) - began)) s"
@@ -306,7 +345,33 @@ uwsgi_pid() { cat "$state/uwsgi.pid" 2>/dev/null; }
 gone() { ! alive "$1"; }
 
 runs_exec_start() {
-  tr "\0" " " <"/proc/$1/cmdline" | grep -q -- "uwsgi --ini $destination_path/myapp.ini --http-socket"
+  tr "\0" " " <"/proc/$1/cmdline" | grep -q -- "uwsgi --ini $destination_path/current/myapp.ini --http-socket"
+}
+
+current_release() { readlink "$destination_path/current"; }
+
+# The working folder of a running process: the release it runs.
+serves_from() {
+  [ "$(readlink "/proc/$1/cwd")" = "$destination_path/$2" ]
+}
+
+# Usage: deploy_fails SOURCE LABEL STEP: the deploy exits non-zero naming STEP.
+deploy_fails() {
+  local source=$1 label=$2 want_step=$3
+  if deploy "$source" "$label"; then
+    log "the deploy ($label) succeeded; it should have failed"
+    return 1
+  fi
+  grep -qF "deploy: FAILED at step '$want_step" "$state/deploy.log" || {
+    log "the deploy log does not name the step '$want_step'"
+    return 1
+  }
+}
+
+# Usage: copy_of SOURCE TARGET: a copy of a checkout, without per-machine files.
+copy_of() {
+  rsync -a --exclude=/.git --exclude=/venv/ --exclude=/.venv/ --exclude=/instance/ \
+    --exclude=__pycache__/ "$1/" "$2/"
 }
 
 not_in_deploy_log() { ! grep -q "$1" "$state/deploy.log"; }
@@ -317,7 +382,7 @@ stops_without_tokens() {
   local exec_start=() environment=() run_as=() code=0
   service_command "$state"
   mapfile -t environment < <(printf "%s\n" "${environment[@]}" | grep -v "^MYAPP_API_TOKENS=")
-  (cd "$destination_path" && timeout 90 env -i PATH=/usr/bin:/bin LANG=C.UTF-8 \
+  (cd "$destination_path/current" && timeout 90 env -i PATH=/usr/bin:/bin LANG=C.UTF-8 \
     "${environment[@]}" MYAPP_SOCKET="$state/run/refused.sock" "${run_as[@]}" \
     "${exec_start[@]}" </dev/null >"$state/refused.log" 2>&1) || code=$?
   [ "$code" = 22 ] && grep -q "^myapp: No API tokens configured" "$state/refused.log"
@@ -325,7 +390,7 @@ stops_without_tokens() {
 
 # The revision in the database's alembic_version table, read with the server's venv.
 database_revision() {
-  "$destination_path/venv/bin/python" - "${database_url/+psycopg/}" <<'EOF'
+  "$destination_path/current/venv/bin/python" - "${database_url/+psycopg/}" <<'EOF'
 import sys
 
 import psycopg
@@ -349,7 +414,11 @@ if [ "$(id -u)" = 0 ]; then
   check "the service runs as an unprivileged user" test "$(stat -c %U "/proc/$first_pid")" = nobody
 fi
 check "the venv was built on the server, not copied" \
-  test -L "$destination_path/venv" -a -x "$destination_path/venv/bin/uwsgi"
+  test -L "$destination_path/current/venv" -a -x "$destination_path/current/venv/bin/uwsgi"
+first_release=$(current_release)
+check "current links to the new release, releases/<time>-<commit>" \
+  test "${first_release#releases/}" != "$first_release" -a -f "$destination_path/$first_release/.deployed"
+check "the service runs from that release (its working folder)" serves_from "$first_pid" "$first_release"
 check "/ready answers 200" answers 200 '"status":"ok"' GET /ready
 check "without API tokens the service stops (uWSGI need-app exits 22)" stops_without_tokens
 check "production refuses a write without a token (401)" \
@@ -360,15 +429,15 @@ foo_id=$(json_field id 2>/dev/null || echo none)
 check "read the foo back (200)" answers 200 '"name":"rehearsal foo"' GET "/v1/foo/$foo_id"
 check "create a bar (201)" answers 201 '"name":"rehearsal bar"' POST /v1/bar/ '{"name": "rehearsal bar"}'
 bar_id=$(json_field id 2>/dev/null || echo none)
+echo "$foo_id" >"$state/foo-id"
 check "read the bar back (200)" answers 200 '"name":"rehearsal bar"' GET "/v1/bar/$bar_id"
 
 # --- Second deploy: a changed source file and a new migration, in a copy ---------
 
 next=$state/next
-rsync -a --exclude=/.git --exclude=/venv/ --exclude=/.venv/ --exclude=/instance/ \
-  --exclude=__pycache__/ "$repo/" "$next/"
+copy_of "$repo" "$next"
 marker=$(python3 -c 'import secrets; print(secrets.token_hex(6))')
-head=$(cd "$next" && "$destination_path/venv/bin/python" -c \
+head=$(cd "$next" && "$destination_path/current/venv/bin/python" -c \
   'from alembic.script import ScriptDirectory; print(ScriptDirectory("migrations").get_current_head())')
 revision="rehearsal_$marker"
 cat >"$next/migrations/versions/$revision.py" <<EOF
@@ -409,25 +478,81 @@ def rehearsal():
     return {"code": "new $marker", "note": note.scalar_one()}
 EOF
 
+touch "$state/kill-workers-before-restart"
 check "second deploy: changed source file and new migration" deploy "$next" "changed code + migration"
 second_pid=$(uwsgi_pid)
+second_release=$(current_release)
+check "workers killed mid-deploy (after the switch, before the restart) came back" \
+  grep -q "^/ready 200" "$state/mid-deploy-answers"
+check "... and still served the old release (no new code, old data read)" \
+  grep -qx "/rehearsal 404" "$state/mid-deploy-answers"
+check "... with the data intact (the foo read 200)" grep -q "^/v1/foo/.* 200" "$state/mid-deploy-answers"
+check "current links to a new release" test "$second_release" != "$first_release"
+check "the restarted service runs from the new release" serves_from "$second_pid" "$second_release"
 check "the service was restarted (new master PID)" test "$second_pid" != "$first_pid"
 check "the old master is gone" gone "$first_pid"
 check "the new code is served" answers 200 "\"code\":\"new $marker\"" GET /rehearsal
 check "the migration ran (new code reads its table)" answers 200 "\"note\":\"migrated $marker\"" GET /rehearsal
 check "the database is at the new revision" test "$(database_revision)" = "$revision"
-check "migrations/ was copied" test -f "$destination_path/migrations/versions/$revision.py"
+check "migrations/ was copied" test -f "$destination_path/current/migrations/versions/$revision.py"
 check "the foo was kept (PostgreSQL)" answers 200 '"name":"rehearsal foo"' GET "/v1/foo/$foo_id"
 check "the bar was kept (Redis)" answers 200 '"name":"rehearsal bar"' GET "/v1/bar/$bar_id"
 
-# --- Third deploy: the same code again (a deploy is safe to repeat) ---------------
+# --- A release that cannot load: the deploy stops before the switch ---------------
 
-check "third deploy, nothing changed" deploy "$next" "unchanged, again"
+broken=$state/broken
+copy_of "$next" "$broken"
+echo 'raise RuntimeError("rehearsal: this release cannot load")' >>"$broken/myapp/__init__.py"
+check "a deploy whose code fails to import fails, naming the step" \
+  deploy_fails "$broken" "code that fails to import" "check that the new release loads"
+check "... current still links to the previous release" test "$(current_release)" = "$second_release"
+check "... the service was not restarted" test "$(uwsgi_pid)" = "$second_pid"
+check "... the previous release is still served" answers 200 "\"code\":\"new $marker\"" GET /rehearsal
+check "... and the failed release was removed" \
+  test "$(find "$destination_path/releases" -mindepth 1 -maxdepth 1 | wc -l)" = 2
+
+# --- A release that never gets ready: the deploy switches back -------------------
+
+unready=$state/unready
+copy_of "$next" "$unready"
+# uWSGI (strict = true) refuses to start with an unknown option.
+echo "rehearsal-unknown-option = true" >>"$unready/myapp.ini"
+extra_environment=(DEPLOY_READY_TIMEOUT=8)
+check "a deploy whose release never answers /ready fails, naming the step" \
+  deploy_fails "$unready" "a release that does not start" "wait for "
+extra_environment=()
+check "... it says the previous release serves again" grep -q "releases/.* is serving again" "$state/deploy.log"
+check "... current links to the previous release again" test "$(current_release)" = "$second_release"
+check "... the previous release is served" answers 200 "\"code\":\"new $marker\"" GET /rehearsal
+check "... from the previous release's folder" serves_from "$(uwsgi_pid)" "$second_release"
+check "... the data is unchanged" answers 200 '"name":"rehearsal bar"' GET "/v1/bar/$bar_id"
+
+# --- Rollback: back to the first release --------------------------------------------
+
+deploy_arguments=(rollback)
+check "deploy.sh rollback succeeds" deploy "$repo" "rollback"
+deploy_arguments=()
+check "... it says migrations are not undone" grep -q "migrations are not undone" "$state/deploy.log"
+check "... current links to the first release again" test "$(current_release)" = "$first_release"
+check "... the served version changed back (no /rehearsal)" answers 404 "" GET /rehearsal
+check "... the service runs from the first release" serves_from "$(uwsgi_pid)" "$first_release"
+check "... the foo is kept" answers 200 '"name":"rehearsal foo"' GET "/v1/foo/$foo_id"
+check "... the bar is kept" answers 200 '"name":"rehearsal bar"' GET "/v1/bar/$bar_id"
+check "... the database keeps the newer revision" test "$(database_revision)" = "$revision"
+
+# --- Deploy the new code again, keeping 2 releases --------------------------------
+
+extra_environment=(DEPLOY_KEEP_RELEASES=2)
+check "third deploy: the new code again" deploy "$next" "the new code again, keep 2"
+extra_environment=()
 check "the unchanged requirements reused the venv" grep -q "requirements unchanged" "$state/deploy.log"
-check "no migration ran the second time" not_in_deploy_log "Running upgrade"
+check "no migration ran this time" not_in_deploy_log "Running upgrade"
 check "the database is still at the new revision" test "$(database_revision)" = "$revision"
 check "the foo is still there" answers 200 '"name":"rehearsal foo"' GET "/v1/foo/$foo_id"
 check "the bar is still there" answers 200 '"name":"rehearsal bar"' GET "/v1/bar/$bar_id"
-check "the new code is still served" answers 200 "\"code\":\"new $marker\"" GET /rehearsal
+check "the new code is served again" answers 200 "\"code\":\"new $marker\"" GET /rehearsal
+check "only the last 2 releases are kept" \
+  test "$(find "$destination_path/releases" -mindepth 1 -maxdepth 1 | wc -l)" = 2
+check "... the oldest was removed" test ! -e "$destination_path/$first_release"
 
 summary
