@@ -28,7 +28,7 @@ free_port() {
 # True while the process lives (a zombie left to an init that does not reap
 # counts as gone).
 alive() {
-  [ -r "/proc/$1/stat" ] && [ "$(sed 's/.*) //' "/proc/$1/stat" | cut -d" " -f1)" != Z ]
+  [ -r "/proc/$1/stat" ] && [ "$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d" " -f1)" != Z ]
 }
 
 stop_pid() {
@@ -97,8 +97,10 @@ kill_workers_and_ask() {
   # shellcheck disable=SC2086
   kill -KILL $old_workers
   for _ in $(seq 300); do
-    new_workers=$(pgrep -P "$master" | sort | tr "\n" " ")
-    if [ -n "$new_workers" ] && [ "$(echo "$new_workers" | wc -w)" = "$(echo "$old_workers" | wc -w)" ] &&
+    # Live children only: a killed worker lingers as a zombie until reaped.
+    new_workers=$(pgrep -r R,S,D -P "$master" | sort | tr "\n" " ") || true
+    if [ "$(echo "$new_workers" | wc -w)" = "$(echo "$old_workers" | wc -w)" ] &&
+      [ -z "$(comm -12 <(tr " " "\n" <<<"$old_workers" | sort) <(tr " " "\n" <<<"$new_workers" | sort) | tr -d "\n")" ] &&
       curl -sf -o /dev/null "http://127.0.0.1:$http_port/ready"; then
       break
     fi
@@ -220,13 +222,22 @@ json_field() {
 
 log "work folder $state"
 database_url=$("$repo/scripts/postgres.sh" start "$state/pg")
+# redis-server as production runs it: deploy/redis.conf and the users of
+# deploy/redis-users.acl.in, with passwords made for the run; only the port, the
+# folder and the ACL file's path are the rehearsal's own.
 redis_port=$(free_port)
 mkdir -p "$state/redis"
-redis-server --bind 127.0.0.1 --port "$redis_port" --save "" --appendonly no \
-  --dir "$state/redis" --logfile "$state/redis.log" &
+redis_password=$(python3 -c 'import secrets; print(secrets.token_hex(16))')
+redis_admin_password=$(python3 -c 'import secrets; print(secrets.token_hex(16))')
+sha256() { printf %s "$1" | sha256sum | cut -c1-64; }
+grep -v '^#' "$repo/deploy/redis-users.acl.in" |
+  sed -e "s/APP_PASSWORD_SHA256/$(sha256 "$redis_password")/" \
+    -e "s/ADMIN_PASSWORD_SHA256/$(sha256 "$redis_admin_password")/" >"$state/redis/users.acl"
+redis-server "$repo/deploy/redis.conf" --bind 127.0.0.1 --port "$redis_port" \
+  --dir "$state/redis" --aclfile "$state/redis/users.acl" --logfile "$state/redis.log" &
 pids+=($!)
 for _ in $(seq 100); do
-  redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break
+  REDISCLI_AUTH=$redis_admin_password redis-cli --user admin -p "$redis_port" ping >/dev/null 2>&1 && break
   sleep 0.1
 done
 
@@ -307,7 +318,7 @@ mkdir -p "$state/run"
 cat >"$state/myapp.env" <<EOF
 # Written by deploy/rehearsal.sh, read as systemd reads EnvironmentFile=.
 MYAPP_SQLALCHEMY_DATABASE_URI=$database_url
-MYAPP_REDIS_URL=redis://127.0.0.1:$redis_port/0
+MYAPP_REDIS_URL=redis://myapp:$redis_password@127.0.0.1:$redis_port/0
 MYAPP_API_TOKENS=$token
 MYAPP_SOCKET=$state/run/myapp.sock
 MYAPP_PROCESSES=2
@@ -482,8 +493,14 @@ touch "$state/kill-workers-before-restart"
 check "second deploy: changed source file and new migration" deploy "$next" "changed code + migration"
 second_pid=$(uwsgi_pid)
 second_release=$(current_release)
-check "workers killed mid-deploy (after the switch, before the restart) came back" \
-  grep -q "^/ready 200" "$state/mid-deploy-answers"
+respawned() {
+  local old new
+  old=$(sed -n "s/^old workers: //p" "$state/mid-deploy-answers")
+  new=$(sed -n "s/^new workers: //p" "$state/mid-deploy-answers")
+  [ -n "$new" ] && [ -z "$(comm -12 <(tr " " "\n" <<<"$old" | sort) <(tr " " "\n" <<<"$new" | sort) | tr -d "\n")" ] &&
+    grep -q "^/ready 200" "$state/mid-deploy-answers"
+}
+check "workers killed mid-deploy (after the switch, before the restart) came back" respawned
 check "... and still served the old release (no new code, old data read)" \
   grep -qx "/rehearsal 404" "$state/mid-deploy-answers"
 check "... with the data intact (the foo read 200)" grep -q "^/v1/foo/.* 200" "$state/mid-deploy-answers"
