@@ -125,17 +125,19 @@ deployed_releases() {
 # Keeps the newest $DEPLOY_KEEP_RELEASES releases (never the current one) and the
 # venvs they use; the rest goes.
 prune() {
-  local keep=$1 release venv used=()
+  local keep=$1 release link venv used=()
   shopt -s nullglob
   find releases -mindepth 1 -maxdepth 1 -type d -printf "%f\n" | sort -r |
     tail -n +"$((DEPLOY_KEEP_RELEASES + 1))" | while read -r release; do
       [ "$release" = "$keep" ] || { rm -rf "releases/$release" && echo "removed old release $release"; }
     done
-  for release in releases/*/; do
-    venv=$(readlink "${release}venv" 2>/dev/null) && used+=("$venv")
+  # The top-level venv link is a deploy from before releases/ (still serving
+  # until the unit runs from current).
+  for link in releases/*/venv venv; do
+    [ ! -L "$link" ] || used+=("$(readlink -f "$link")")
   done
   for venv in venvs/*/; do
-    venv=$(cd "$venv" && pwd)
+    venv=$(readlink -f "$venv")
     [[ " ${used[*]} " == *" $venv "* ]] || { rm -rf "$venv" && echo "removed unused venv $venv"; }
   done
 }
