@@ -39,6 +39,13 @@ class Config:
     TRUSTED_PROXIES = 0
     # One JSON line per request on the "myapp.access" logger.
     ACCESS_LOG = True
+    # Prometheus metrics of every request and store call, served at /metrics.
+    METRICS_ENABLED = True
+    # Bearer token Prometheus sends for /metrics in production (404 while unset).
+    METRICS_TOKEN = None
+    # OTLP/HTTP collector for traces, e.g. http://127.0.0.1:4318; no tracing when
+    # unset. OTEL_EXPORTER_OTLP_ENDPOINT, OpenTelemetry's own variable, works too.
+    OTLP_ENDPOINT = None
 
 
 class ProductionConfig(Config):

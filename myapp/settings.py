@@ -50,6 +50,23 @@ def _as_optional_text(value):
     return text or None
 
 
+def _as_token(name, value):
+    """None when unset; otherwise a non-empty string, as a secret must be."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{name} must be a non-empty string of characters")
+    return value.strip()
+
+
+def _as_url(name, value):
+    """None when unset; otherwise an http(s) URL."""
+    text = _as_optional_text(value)
+    if text is not None and not re.fullmatch(r"https?://[^\s/]+(/\S*)?", text):
+        raise ConfigError(f"{name} must be an http:// or https:// URL, not {value!r}")
+    return text
+
+
 def load(app, env, test_config):
     app.config.from_object(CONFIGS[env])
     if test_config is None:
@@ -65,7 +82,7 @@ def normalise(app):
     config = app.config
     for name in ("API_TOKENS", "CORS_ORIGINS"):
         config[name] = _as_list(config[name])
-    for name in ("AUTH_DISABLED", "ACCESS_LOG"):
+    for name in ("AUTH_DISABLED", "ACCESS_LOG", "METRICS_ENABLED"):
         config[name] = _as_bool(name, config[name])
     config["REDIS_KEY_PREFIX"] = str(config["REDIS_KEY_PREFIX"])
     config["TRUSTED_PROXIES"] = _as_count("TRUSTED_PROXIES", config["TRUSTED_PROXIES"])
@@ -74,6 +91,11 @@ def normalise(app):
         if not config[name]:
             raise ConfigError(f"{name} must be at least 1 (seconds)")
     config["RATELIMIT_DEFAULT"] = _as_optional_text(config["RATELIMIT_DEFAULT"])
+    config["METRICS_TOKEN"] = _as_token("METRICS_TOKEN", config["METRICS_TOKEN"])
+    config["OTLP_ENDPOINT"] = _as_url(
+        "OTLP_ENDPOINT",
+        config["OTLP_ENDPOINT"] or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"),
+    )
     if not config["SQLALCHEMY_DATABASE_URI"]:
         path = os.path.join(app.instance_path, "myapp.db")
         config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{path}"

@@ -14,6 +14,7 @@ from functools import cached_property
 from flask import current_app
 
 from ..db import redis_store
+from .metrics import store_call
 from .stored import StoredModel, encode, rfc3339, utcnow
 
 _ID = re.compile(r"[0-9a-f]{32}")
@@ -49,9 +50,20 @@ def _script(source):
 
 
 class RedisModel(StoredModel):
-    """A resource stored in Redis under ``kind``; ids are uuid4 hex."""
+    """A resource stored in Redis under ``kind`` (its ``resource``); uuid4 hex ids.
+
+    Records are the canonical JSON documents themselves: typed and validated as
+    the declaration says, listed in creation order (no secondary index to sort or
+    filter by).
+    """
 
     kind = None
+    id_schema = {"type": "string", "pattern": "^[0-9a-f]{32}$"}
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.__dict__.get("fields") is not None:
+            cls.kind = cls.resource
 
     def __init__(self, stored, document=None):
         self.stored = stored
@@ -78,6 +90,7 @@ class RedisModel(StoredModel):
         return f"{current_app.config['REDIS_KEY_PREFIX']}{cls.kind}:{suffix}"
 
     @classmethod
+    @store_call("redis", "get")
     def get(cls, id):
         if not _ID.fullmatch(id):
             return None
@@ -85,6 +98,7 @@ class RedisModel(StoredModel):
         return cls(stored) if stored is not None else None
 
     @classmethod
+    @store_call("redis", "page")
     def page(cls, query):
         index = cls._key("index")
         with redis_store.pipeline(transaction=False) as pipe:
@@ -99,11 +113,11 @@ class RedisModel(StoredModel):
         return [cls(value) for value in stored if value is not None], total
 
     @classmethod
+    @store_call("redis", "create")
     def create(cls, data):
         now = rfc3339(utcnow())
         id = uuid.uuid4().hex
-        document = {"id": id}
-        document.update((name, data[name]) for name in cls.writable if name in data)
+        document = {"id": id, **cls.canonical(data)}
         document.update(created_at=now, updated_at=now)
         stored = encode(document).decode()
         _script(CREATE)(
@@ -112,10 +126,10 @@ class RedisModel(StoredModel):
         )
         return cls(stored, document)
 
+    @store_call("redis", "update")
     def update(self, data):
         """Replace the writable fields; None if the record changed since it was read."""
-        document = {"id": self.id}
-        document.update((name, data[name]) for name in self.writable if name in data)
+        document = {"id": self.id, **self.canonical(data)}
         document.update(
             created_at=self.document["created_at"], updated_at=rfc3339(utcnow())
         )
@@ -125,6 +139,7 @@ class RedisModel(StoredModel):
         )
         return type(self)(stored, document) if applied else None
 
+    @store_call("redis", "delete")
     def delete(self):
         """Delete the record; False if it changed since it was read."""
         return bool(
