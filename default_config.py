@@ -1,6 +1,9 @@
-"""Configuration classes.
+"""What differs between the environments.
 
-The factory loads one of these (production unless ``MYAPP_ENV`` says otherwise), then
+Every setting of the service, with its default and its parser, is a row of
+``myapp.settings.SETTINGS``; a class here only overrides some of them (and
+Flask's own options) for one environment. The factory loads the defaults, one of
+these classes (production unless ``MYAPP_ENV`` says otherwise), then
 ``instance/config.py``, then every ``MYAPP_*`` environment variable.
 """
 
@@ -8,32 +11,7 @@ The factory loads one of these (production unless ``MYAPP_ENV`` says otherwise),
 class Config:
     DEBUG = False
     TESTING = False
-    # None means: a SQLite file in the instance folder (set by the factory).
-    SQLALCHEMY_DATABASE_URI = None
-    SQLALCHEMY_ENGINE_OPTIONS = {}
-    # Seconds to wait for a database connection before answering 503.
-    SQL_CONNECT_TIMEOUT = 2
-    REDIS_URL = "redis://localhost:6379/0"
-    REDIS_KEY_PREFIX = "myapp:"
-    # Redis timeouts (seconds): a request never hangs on a lost Redis.
-    REDIS_SOCKET_CONNECT_TIMEOUT = 0.25
-    REDIS_SOCKET_TIMEOUT = 1.0
-    # Sent as Retry-After with a 503 when a store is unreachable.
-    STORE_RETRY_AFTER = 5
-    MAX_CONTENT_LENGTH = 1024 * 1024
     RESTX_ERROR_404_HELP = False
-    # Comma-separated in the environment (MYAPP_CORS_ORIGINS); "*" allows every origin.
-    CORS_ORIGINS = []
-    # Bearer tokens that may write (MYAPP_API_TOKENS, comma-separated).
-    API_TOKENS = []
-    # Production refuses to start without tokens unless this is explicitly true.
-    AUTH_DISABLED = False
-    # e.g. "100/minute"; no rate limit unless set.
-    RATELIMIT_DEFAULT = None
-    # How many reverse proxies in front of the service set X-Forwarded-For.
-    TRUSTED_PROXIES = 0
-    # One JSON line per request on the "myapp.access" logger.
-    ACCESS_LOG = True
 
 
 class ProductionConfig(Config):
