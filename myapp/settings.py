@@ -237,7 +237,8 @@ SETTINGS = (
         redis_url,
         "redis://localhost:6379/0",
         "a redis://, rediss:// or unix:// URL",
-        "Redis for `bar` and the rate-limit counts",
+        "Redis for `bar`, idempotency keys and rate-limit counts"
+        " (`redis://user:password@host:port/db`)",
         "`redis://localhost:6379/0`",
         secret=True,
     ),
@@ -272,6 +273,23 @@ SETTINGS = (
         "a whole number of seconds >= 1",
         "`Retry-After` of a 503 when a store is unreachable or refuses writes",
         "5",
+    ),
+    Setting(
+        "IDEMPOTENCY_KEY_TTL",
+        whole_number(1),
+        24 * 3600,
+        "a whole number of seconds >= 1",
+        "seconds a create's response is kept for a retry with its" " `Idempotency-Key`",
+        "86400",
+    ),
+    Setting(
+        "IDEMPOTENCY_LOCK_TTL",
+        whole_number(1),
+        60,
+        "a whole number of seconds >= 1",
+        "seconds a key stays claimed by a request that never finished (a killed"
+        " worker): longer than any request may run (harakiri, 30 s)",
+        "60",
     ),
     Setting(
         "API_TOKENS",

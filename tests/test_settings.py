@@ -29,6 +29,8 @@ BAD_VALUES = {
     "REDIS_SOCKET_CONNECT_TIMEOUT": ["0", "fast"],
     "REDIS_SOCKET_TIMEOUT": ["-1", [1]],
     "STORE_RETRY_AFTER": ["0", "5s", 2.5],
+    "IDEMPOTENCY_KEY_TTL": ["0", "-1", "a day"],
+    "IDEMPOTENCY_LOCK_TTL": ["0", 1.5],
     "API_TOKENS": [[""], ["t1", ""], "t1,,t2", 123456789, [7], "t 1", "tö"],
     "AUTH_DISABLED": ["maybe", "2", ["true"]],
     "CORS_ORIGINS": [["https://a.example", 3], "https://a.example,,", 1],

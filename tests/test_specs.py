@@ -100,7 +100,8 @@ def test_successes_document_their_headers(spec):
         successes = [status for status in responses if int(status) < 400]
         assert successes, (method, path)
         if method == "post":
-            assert set(responses["201"]["headers"]) == {"Location", "ETag"}
+            headers = {"Location", "ETag", "Idempotent-Replayed"}
+            assert set(responses["201"]["headers"]) == headers
         elif method == "delete":
             assert "schema" not in responses["204"]
         elif "{" in path:
@@ -110,6 +111,22 @@ def test_successes_document_their_headers(spec):
         for status in successes:
             for header in responses[status].get("headers", {}).values():
                 assert header["type"] and header["description"]
+
+
+def test_creates_document_the_idempotency_key(spec):
+    """The contract's "Retries": the header, the replay flag, 409, 422 and 503."""
+    for path, method, operation, _ in operations(spec):
+        if method != "post":
+            continue
+        (key,) = [p for p in operation["parameters"] if p["name"] == "Idempotency-Key"]
+        assert key["in"] == "header" and not key.get("required")
+        assert (key["minLength"], key["maxLength"]) == (1, 255)
+        responses = operation["responses"]
+        replayed = responses["201"]["headers"]["Idempotent-Replayed"]
+        assert replayed["enum"] == ["true"] and not replayed.get("x-required")
+        assert "Retry-After" in responses["409"]["headers"]
+        assert "Retry-After" in responses["503"]["headers"]
+        assert "Idempotency-Key" in responses["422"]["description"]
 
 
 def test_operations_on_one_resource_are_conditional(spec):

@@ -8,7 +8,7 @@ from flask import request
 from werkzeug.exceptions import NotFound
 from werkzeug.wrappers import Response
 
-from . import bodies, paging, preconditions
+from . import bodies, idempotency, paging, preconditions
 from .problems import StoreUnavailable, ValidationFailed
 
 JSON_MIMETYPE = "application/json"
@@ -50,6 +50,11 @@ def list_records(model):
 
 
 def create(model):
+    """201 with the new record; a repeat with the same Idempotency-Key replays it."""
+    return idempotency.once(lambda: _create(model))
+
+
+def _create(model):
     document = bodies.json_object()
     model.validator.validate(document)
     record = model.create(document)

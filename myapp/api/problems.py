@@ -12,9 +12,11 @@ import sqlalchemy.exc
 from flask import current_app, json
 from werkzeug.exceptions import (
     BadRequest,
+    Conflict,
     HTTPException,
     InternalServerError,
     ServiceUnavailable,
+    UnprocessableEntity,
 )
 from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.wrappers import Response
@@ -42,6 +44,22 @@ class ValidationFailed(BadRequest):
             )
         super().__init__(description)
         self.errors = errors[:MAX_ERRORS]
+
+
+class FieldConflict(Conflict):
+    """A write the store refused for a field's value (a duplicate unique value)."""
+
+    def __init__(self, errors, description):
+        super().__init__(description)
+        self.errors = errors
+
+
+class MissingReference(UnprocessableEntity):
+    """A reference field naming a record that does not exist."""
+
+    def __init__(self, errors, description="A referenced record does not exist."):
+        super().__init__(description)
+        self.errors = errors
 
 
 class StoreUnavailable(ServiceUnavailable):
@@ -80,7 +98,7 @@ def handle_http_exception(error):
         if name.lower() != "content-type"
     ]
     members = {}
-    if isinstance(error, ValidationFailed):
+    if isinstance(error, (ValidationFailed, FieldConflict, MissingReference)):
         members["errors"] = error.errors
         if error.omitted:
             members["errors_omitted"] = error.omitted

@@ -49,9 +49,20 @@ def _script(source):
 
 
 class RedisModel(StoredModel):
-    """A resource stored in Redis under ``kind``; ids are uuid4 hex."""
+    """A resource stored in Redis under ``kind`` (its ``resource``); uuid4 hex ids.
+
+    Records are the canonical JSON documents themselves: typed and validated as
+    the declaration says, listed in creation order (no secondary index to sort or
+    filter by).
+    """
 
     kind = None
+    id_schema = {"type": "string", "pattern": "^[0-9a-f]{32}$"}
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.__dict__.get("fields") is not None:
+            cls.kind = cls.resource
 
     def __init__(self, stored, document=None):
         self.stored = stored
@@ -102,8 +113,7 @@ class RedisModel(StoredModel):
     def create(cls, data):
         now = rfc3339(utcnow())
         id = uuid.uuid4().hex
-        document = {"id": id}
-        document.update((name, data[name]) for name in cls.writable if name in data)
+        document = {"id": id, **cls.canonical(data)}
         document.update(created_at=now, updated_at=now)
         stored = encode(document).decode()
         _script(CREATE)(
@@ -114,8 +124,7 @@ class RedisModel(StoredModel):
 
     def update(self, data):
         """Replace the writable fields; None if the record changed since it was read."""
-        document = {"id": self.id}
-        document.update((name, data[name]) for name in self.writable if name in data)
+        document = {"id": self.id, **self.canonical(data)}
         document.update(
             created_at=self.document["created_at"], updated_at=rfc3339(utcnow())
         )

@@ -12,6 +12,8 @@ from flask_restx import Api
 
 from .auth import require_token_for_writes
 from .bodies import JSON, MERGE_PATCH
+from .idempotency import HEADER as IDEMPOTENCY_HEADER
+from .idempotency import KEY_PATTERN, MAX_KEY_LENGTH, REPLAYED_HEADER
 from .paging import DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET
 from .problems import PROBLEM_MIMETYPE
 from .schemas import PROBLEM, list_schema, swagger_schema
@@ -120,6 +122,17 @@ IF_NONE_MATCH_WRITE = _param(
     "string",
     "`*` or a list of ETags: apply only if none is current, else 412.",
 )
+IDEMPOTENCY_KEY = _param(
+    "header",
+    "string",
+    "Makes a retry safe: a repeat with the same key and body (same token, within"
+    " 24 h) gets the first response again and creates nothing; another body is"
+    " 422, a repeat while the first runs is 409. 1 to 255 printable ASCII"
+    " characters, e.g. a UUID.",
+    minLength=1,
+    maxLength=MAX_KEY_LENGTH,
+    pattern=KEY_PATTERN,
+)
 
 
 def _header(description, required=True, kind="string", **schema):
@@ -146,6 +159,14 @@ LINK = {
 RETRY_AFTER = {
     "Retry-After": _header(
         "Seconds to wait before retrying.", kind="integer", minimum=0
+    )
+}
+REPLAYED = {
+    REPLAYED_HEADER: _header(
+        "`true` when this is the stored response to an earlier request with the"
+        " same Idempotency-Key (nothing was created this time).",
+        required=False,
+        enum=["true"],
     )
 }
 WWW_AUTHENTICATE = {
@@ -228,14 +249,25 @@ class CrudDocs:
                 WWW_AUTHENTICATE,
             ),
             404: self._problem("No such resource (unknown or malformed id)"),
+            409: self._problem(
+                "A request with this Idempotency-Key is still being processed",
+                RETRY_AFTER,
+            ),
             412: self._problem("A precondition (If-Match/If-None-Match) failed"),
             413: self._problem("Body larger than MAX_CONTENT_LENGTH"),
             415: self._problem("Body is not sent as JSON"),
+            422: self._problem(
+                "This Idempotency-Key was used with a different body or path"
+            ),
             429: self._problem(
                 "Rate limit exceeded (when one is configured)", RETRY_AFTER
             ),
             500: self._problem("Unexpected error, logged under the body's error_id"),
-            503: self._problem("The resource's store is unreachable", RETRY_AFTER),
+            503: self._problem(
+                "The resource's store (or, for a request with an Idempotency-Key,"
+                " Redis) is unreachable",
+                RETRY_AFTER,
+            ),
         }
         # Every operation may meet a rate limit, an outage or a bug.
         return {code: known[code] for code in (*codes, 429, 500, 503)}
@@ -257,10 +289,11 @@ class CrudDocs:
         return self._apply(function, responses, self._list_params())
 
     def create(self, function):
-        responses = {201: ("Created", self.read, {**LOCATION, **ETAG})}
-        responses.update(self._common(400, 401, 413, 415))
+        responses = {201: ("Created", self.read, {**LOCATION, **ETAG, **REPLAYED})}
+        responses.update(self._common(400, 401, 409, 413, 415, 422))
         body = (self.write, "The new resource's writable fields.")
-        return self._apply(function, responses, body=body, secured=True)
+        params = {IDEMPOTENCY_HEADER: IDEMPOTENCY_KEY}
+        return self._apply(function, responses, params, body, secured=True)
 
     def get(self, function):
         responses = {

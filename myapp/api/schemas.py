@@ -2,6 +2,7 @@
 
 from jsonschema import Draft7Validator, FormatChecker
 
+from .fields import FORMAT_CHECKS, exact_float
 from .problems import ValidationFailed
 
 DRAFT_07 = "http://json-schema.org/draft-07/schema#"
@@ -130,6 +131,20 @@ def _pointer(parts):
     )
 
 
+def _format_checker():
+    """Only the formats fields declare, checked strictly (RFC 3339, YYYY-MM-DD)."""
+    checker = FormatChecker(formats=())
+    for name, check in FORMAT_CHECKS.items():
+        checker.checks(name)(check)
+    return checker
+
+
+FORMAT_MESSAGES = {
+    "date": "must be a date as YYYY-MM-DD",
+    "date-time": "must be an RFC 3339 date-time with an offset (e.g. Z or +02:00)",
+}
+
+
 def _has_lone_surrogate(text):
     try:
         text.encode("utf-8")
@@ -143,15 +158,36 @@ class SchemaValidator:
 
     def __init__(self, schema, read_only=()):
         Draft7Validator.check_schema(schema)
-        self.validator = Draft7Validator(schema, format_checker=FormatChecker())
+        self.validator = Draft7Validator(schema, format_checker=_format_checker())
         self.read_only = set(read_only)
+        self.numbers = [
+            name
+            for name, member in schema.get("properties", {}).items()
+            if member.get("type") == "number"
+        ]
 
     def errors(self, document):
         found = []
         for error in self.validator.iter_errors(document):
             found.extend(self._describe(error))
         found.extend(self._unencodable(document, []))
+        found.extend(self._inexact_numbers(document))
         return sorted(found, key=lambda entry: (entry["path"], entry["message"]))
+
+    def _inexact_numbers(self, document):
+        """Numbers are stored as doubles: a number no double holds would change."""
+        if not isinstance(document, dict):
+            return []
+        return [
+            {
+                "path": _pointer([name]),
+                "message": "must be a finite number that a 64-bit float holds exactly",
+            }
+            for name in self.numbers
+            if isinstance(document.get(name), (int, float))
+            and not isinstance(document[name], bool)
+            and exact_float(document[name]) is None
+        ]
 
     def validate(self, document):
         errors = self.errors(document)
@@ -185,6 +221,13 @@ class SchemaValidator:
             "type": f"must be of type {expected}",
             "minLength": f"must be at least {expected} character(s) long",
             "maxLength": f"must be at most {expected} characters long",
+            "minimum": f"must be at least {expected}",
+            "maximum": f"must be at most {expected}",
+            "minItems": f"must have at least {expected} item(s)",
+            "maxItems": f"must have at most {expected} items",
+            "format": FORMAT_MESSAGES.get(expected),
+            "enum": "must be one of "
+            + ", ".join(map(str, expected if isinstance(expected, list) else [])),
         }
         message = messages.get(kind) or error.message[:200]
         return [{"path": _pointer(path), "message": message}]

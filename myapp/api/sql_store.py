@@ -5,16 +5,18 @@ write bumps: an update or delete only applies ``WHERE version = <the one read>``
 so concurrent writes never overwrite each other unseen.
 """
 
+import json
 import math
 import select
-from datetime import datetime
+from datetime import date
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
-from werkzeug.exceptions import BadRequest
+from werkzeug.exceptions import BadRequest, Conflict
 
 from ..db import sql
-from .problems import ValidationFailed
+from .fields import MAX_ID, MAX_INDEXED_LENGTH, Field
+from .problems import FieldConflict, MissingReference, ValidationFailed
 from .stored import StoredModel, rfc3339, utcnow
 
 # Naive UTC, with microseconds everywhere (MySQL/MariaDB default to whole seconds).
@@ -38,37 +40,154 @@ class ExactString(sa.types.TypeDecorator):
     cache_ok = True
 
     def load_dialect_impl(self, dialect):
+        length = self.impl.length
         if dialect.name not in ("mysql", "mariadb"):
-            return dialect.type_descriptor(sa.String(self.impl.length))
+            return dialect.type_descriptor(sa.String(length))
         collation = (
             MARIADB_EXACT_COLLATION if dialect.is_mariadb else MYSQL_EXACT_COLLATION
         )
+        if length > MAX_INDEXED_LENGTH:
+            # Long text would not fit MySQL's row size as VARCHAR; never indexed.
+            return dialect.type_descriptor(
+                mysql.MEDIUMTEXT(charset="utf8mb4", collation=collation)
+            )
         return dialect.type_descriptor(
-            mysql.VARCHAR(self.impl.length, charset="utf8mb4", collation=collation)
+            mysql.VARCHAR(length, charset="utf8mb4", collation=collation)
         )
 
 
-# The largest id an INTEGER column holds; beyond it an id is simply not found.
-MAX_ID = 2**31 - 1
+class JsonText(sa.types.TypeDecorator):
+    """A JSON value kept as text: the same column type and bytes on every database.
+
+    (Native JSON types differ per database and MariaDB's is LONGTEXT with a check,
+    which reflection and the drift test see differently.) ASCII escapes keep NUL
+    and every other character storable in PostgreSQL text.
+    """
+
+    impl = sa.Text
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        return None if value is None else json.dumps(value, separators=(",", ":"))
+
+    def process_result_value(self, value, dialect):
+        return None if value is None else json.loads(value)
+
+
+# Numbers are IEEE doubles on every database (DOUBLE PRECISION on PostgreSQL,
+# DOUBLE on MySQL/MariaDB, REAL on SQLite): each returns the double it was given,
+# so a JSON number comes back as sent. (NUMERIC would add or drop digits.)
+Number = sa.Double()
+
+# Columns every table has, besides the declared fields.
+SERVICE_COLUMNS = ("id", "created_at", "updated_at", "version")
+
+
+def column_type(field: Field):
+    """The SQL type holding a declared field's values exactly."""
+    kind = field.kind
+    if kind == "string":
+        return ExactString(field.schema["maxLength"])
+    if kind == "enum":
+        return ExactString(max(len(value) for value in field.schema["enum"]))
+    return {
+        "date": sa.Date(),
+        "date-time": Timestamp,
+        "integer": sa.BigInteger(),
+        "reference": sa.Integer(),
+        "number": Number,
+        "boolean": sa.Boolean(),
+        "array": JsonText(),
+    }[kind]
+
+
+def build_table(name, declared, metadata):
+    """The table of a declaration: columns, unique and foreign keys, list indexes.
+
+    Every field a list sorts or filters by gets an index on (field, id), the order
+    keyset pages walk; created_at too (the default order).
+    """
+    columns = [sa.Column("id", sa.Integer, primary_key=True)]
+    constraints = []
+    for field in declared:
+        arguments = []
+        if field.references:
+            arguments.append(
+                sa.ForeignKey(f"{field.references}.id", name=f"fk_{name}_{field.name}")
+            )
+        columns.append(
+            sa.Column(
+                field.name,
+                column_type(field),
+                *arguments,
+                nullable=not field.required,
+            )
+        )
+        if field.unique:
+            constraints.append(
+                sa.UniqueConstraint(field.name, name=f"uq_{name}_{field.name}")
+            )
+    columns += [
+        sa.Column("created_at", Timestamp, nullable=False),
+        sa.Column("updated_at", Timestamp, nullable=False),
+        sa.Column("version", sa.Integer, nullable=False),
+    ]
+    indexed = [field.name for field in declared if field.indexed] + ["created_at"]
+    indexes = [sa.Index(f"ix_{name}_{column}", column, "id") for column in indexed]
+    # Never reuse the id of a deleted row (SQLite would, without AUTOINCREMENT).
+    return sa.Table(
+        name,
+        metadata,
+        *columns,
+        *constraints,
+        *indexes,
+        sqlite_autoincrement=True,
+    )
+
+
+def _violation(error):
+    """ "unique", "foreign key" or None: which constraint an IntegrityError broke."""
+    original = error.orig
+    state = getattr(original, "sqlstate", None)  # psycopg
+    if state is not None:
+        return {"23505": "unique", "23503": "foreign key"}.get(state)
+    name = getattr(original, "sqlite_errorname", None)
+    if name is not None:
+        if name in ("SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY"):
+            return "unique"
+        return "foreign key" if name == "SQLITE_CONSTRAINT_FOREIGNKEY" else None
+    code = original.args[0] if original.args else None  # PyMySQL
+    if code in (1062, 1586):
+        return "unique"
+    return "foreign key" if code in (1216, 1217, 1451, 1452) else None
+
+
+# MAX_ID (imported): the largest id an INTEGER column holds; beyond it an id is
+# simply not found.
 
 # The label of the total that comes with each row of a page.
 PAGE_TOTAL = "_page_total"
 
 
 class SqlModel(StoredModel):
-    """A resource whose rows live in ``table`` (a Flask-SQLAlchemy model's table).
+    """A resource whose rows live in the table its declaration derives.
 
     Every operation is one SQL statement, run by ``_run`` as a transaction of its
     own: a read never holds a transaction open, and a guarded write is atomic.
+    Unique values and references are enforced by the database's constraints; the
+    errors it raises become 409 and 422 problems.
     """
 
     table = None
+    id_schema = {"type": "integer", "minimum": 1}
+    lists_by_fields = True
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        if cls.table is None:
+        if cls.__dict__.get("fields") is None:
             return
-        table = cls.table
+        cls.table = table = build_table(cls.resource, cls.declared, sql.metadata)
+        cls._readers = [(field.name, _reader(field)) for field in cls.declared]
         # Built once: a request binds its values to a ready statement, whose
         # compiled form SQLAlchemy then finds in its cache without rebuilding it.
         guard = (
@@ -94,13 +213,14 @@ class SqlModel(StoredModel):
         Leaving NULLs out makes an optional field behave as in Redis and in a merge
         patch: absent when unset, and null in a patch removes it.
         """
-        document = {}
-        for name in self.read_schema["properties"]:
-            value = self.row[name]
-            if isinstance(value, datetime):
-                value = rfc3339(value)
+        row = self.row
+        document = {"id": row["id"]}
+        for name, read in self._readers:
+            value = row[name]
             if value is not None:
-                document[name] = value
+                document[name] = read(value)
+        document["created_at"] = rfc3339(row["created_at"])
+        document["updated_at"] = rfc3339(row["updated_at"])
         return document
 
     @classmethod
@@ -222,39 +342,158 @@ class SqlModel(StoredModel):
         return [cls(row) for row in rows], total
 
     @classmethod
+    def _column_values(cls, data):
+        """Every writable column's value for a valid write document (None: unset)."""
+        values = dict.fromkeys(cls.writable)
+        for name, value in data.items():
+            if value is not None:
+                values[name] = cls.by_name[name].store_value(value)
+        return values
+
+    @classmethod
     def create(cls, data):
         cls._check_storable(data)
         now = utcnow()
-        values = {name: data.get(name) for name in cls.writable}
+        values = cls._column_values(data)
         values.update(created_at=now, updated_at=now, version=1)
         # Not RETURNING: MySQL has none; SQLAlchemy uses it where it can.
-        new_id = cls._run(
-            cls._insert, lambda result: result.inserted_primary_key[0], values
-        )
+        try:
+            new_id = cls._run(
+                cls._insert, lambda result: result.inserted_primary_key[0], values
+            )
+        except sa.exc.IntegrityError as error:
+            raise cls._refused_write(error, values, None) from None
         return cls({**values, "id": new_id})
 
     def update(self, data):
         """Replace the writable fields; None if the row changed since it was read."""
         self._check_storable(data)
-        values = {name: data.get(name) for name in self.writable}
+        values = self._column_values(data)
         values.update(updated_at=utcnow(), version=self.row["version"] + 1)
-        matched = self._run(
-            self._update,
-            lambda result: result.rowcount,
-            {**values, "row_id": self.id, "row_version": self.row["version"]},
-        )
+        try:
+            matched = self._run(
+                self._update,
+                lambda result: result.rowcount,
+                {**values, "row_id": self.id, "row_version": self.row["version"]},
+            )
+        except sa.exc.IntegrityError as error:
+            raise self._refused_write(error, values, self.id) from None
         if matched != 1:
             return None
         return type(self)({**self.row, **values})
 
     def delete(self):
         """Delete the row; False if it changed since it was read."""
-        matched = self._run(
-            self._delete,
-            lambda result: result.rowcount,
-            {"row_id": self.id, "row_version": self.row["version"]},
-        )
+        try:
+            matched = self._run(
+                self._delete,
+                lambda result: result.rowcount,
+                {"row_id": self.id, "row_version": self.row["version"]},
+            )
+        except sa.exc.IntegrityError as error:
+            if _violation(error) != "foreign key":
+                raise
+            raise self._still_referenced() from None
         return matched == 1
+
+    @classmethod
+    def _words(cls):
+        return cls.resource.replace("_", " ")
+
+    @classmethod
+    def _exists(cls, table, condition):
+        statement = sa.select(sa.literal(1)).select_from(table).where(condition)
+        return cls._run(statement.limit(1), lambda result: result.first()) is not None
+
+    @classmethod
+    def _refused_write(cls, error, values, own_id):
+        """The problem for a write the database refused, naming the fields.
+
+        The constraint decided; the reads here only find which field to name (if a
+        concurrent write changed things meanwhile, every candidate is named).
+        """
+        violation = _violation(error)
+        if violation == "unique":
+            candidates = [
+                field
+                for field in cls.declared
+                if field.unique and values[field.name] is not None
+            ]
+            table = cls.table
+            clashing = [
+                field
+                for field in candidates
+                if cls._exists(
+                    table,
+                    sa.and_(
+                        table.c[field.name] == values[field.name],
+                        table.c.id != (own_id or 0),
+                    ),
+                )
+            ] or candidates
+            names = ", ".join(field.name for field in clashing)
+            return FieldConflict(
+                [
+                    {
+                        "path": f"/{field.name}",
+                        "message": f"another {cls._words()} has this {field.name}",
+                    }
+                    for field in clashing
+                ],
+                f"Another {cls._words()} has the same {names}.",
+            )
+        if violation == "foreign key":
+            candidates = [
+                field
+                for field in cls.declared
+                if field.references and values[field.name] is not None
+            ]
+            missing = [
+                field
+                for field in candidates
+                if not cls._exists(
+                    (target := sql.metadata.tables[field.references]),
+                    target.c.id == values[field.name],
+                )
+            ] or candidates
+            return MissingReference(
+                [
+                    {
+                        "path": f"/{field.name}",
+                        "message": f"no {field.references} has id {values[field.name]}",
+                    }
+                    for field in missing
+                ]
+            )
+        return error
+
+    def _still_referenced(self):
+        """409 naming the features whose records refer to this one."""
+        referring = []
+        for table in sql.metadata.sorted_tables:
+            for key in table.foreign_keys:
+                if key.column.table is self.table and self._exists(
+                    table, key.parent == self.id
+                ):
+                    referring.append(f"{table.name} ({key.parent.name})")
+        named = ", ".join(referring) or "other records"
+        return Conflict(
+            f"This {self._words()} is referenced by {named}: change or delete those"
+            " first."
+        )
+
+
+def _reader(field):
+    """How a declared field's column value becomes its JSON value."""
+    if field.kind == "date-time":
+        return rfc3339
+    if field.kind == "date":
+        return date.isoformat
+    return _same
+
+
+def _same(value):
+    return value
 
 
 def _sqlite_connect(dbapi_connection, connection_record):

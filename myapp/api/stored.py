@@ -1,12 +1,21 @@
-"""What every store-backed model shares, whatever the store."""
+"""What every store-backed model shares, whatever the store: the declaration.
+
+A feature's model declares its writable fields once, as JSON Schema properties
+(``fields``), with ``required`` and ``unique`` naming some of them; the read,
+write and patch schemas, the validator, the sorts and filters and the canonical
+values are derived here, the columns by the SQL store.
+"""
 
 import json
 from datetime import datetime, timezone
 
-from .schemas import SchemaValidator
+from . import fields as field_types
+from .fields import rfc3339  # noqa: F401  (the service's one date-time format)
+from .schemas import DRAFT_07, TIMESTAMP, SchemaValidator
 
 # json.dumps with these options would build an encoder on every call.
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+SCHEMA_BASE = "https://myapp.example/schemas"
 
 
 def encode(document):
@@ -19,39 +28,103 @@ def utcnow():
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
-def rfc3339(moment):
-    """A naive-UTC or aware datetime as an RFC 3339 UTC string with microseconds."""
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
-    return moment.isoformat(timespec="microseconds") + "Z"
+def _title(resource):
+    return "".join(part.capitalize() for part in resource.split("_"))
+
+
+def _a(words):
+    return ("an " if words[0] in "aeiou" else "a ") + words
 
 
 class StoredModel:
-    """Base of SQL and Redis models: schemas, compiled validator, representation.
+    """Base of SQL and Redis models: the declaration and what derives from it.
 
-    A subclass sets ``read_schema`` and ``write_schema``; the store base classes
-    provide get / page / create / update / delete. Collections list oldest first
-    unless sorted by one of ``sortable``; ``filterable`` fields take exact matches.
+    A subclass sets ``resource`` (its name: table, Redis kind, schema ids),
+    ``fields`` (name -> JSON Schema), ``required`` and ``unique``; the store base
+    classes provide ``id_schema`` and get / page / create / update / delete.
     """
+
+    resource = None
+    fields = None
+    required = ()
+    unique = ()
+    id_schema = None
+    # Whether the store sorts and filters lists by the declared fields (SQL).
+    lists_by_fields = False
 
     read_schema = None
     write_schema = None
+    patch_schema = None
+    writable = ()
     sortable = ()
     filterable = ()
+    # Field name -> the filter operators it takes ("eq", "gt", "gte", "lt", "lte").
+    filters = {}
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        if cls.write_schema is None:
+        if cls.__dict__.get("fields") is None:
             return
-        writable = set(cls.write_schema["properties"])
-        cls.writable = tuple(cls.write_schema["properties"])
+        cls.declared = field_types.declare(cls.fields, cls.required, cls.unique)
+        cls.by_name = {field.name: field for field in cls.declared}
+        cls.writable = tuple(cls.by_name)
+        cls._derive_schemas()
         cls.validator = SchemaValidator(
-            cls.write_schema, read_only=set(cls.read_schema["properties"]) - writable
+            cls.write_schema,
+            read_only=set(cls.read_schema["properties"]) - set(cls.writable),
         )
+        if cls.lists_by_fields:
+            indexed = [field.name for field in cls.declared if field.indexed]
+            cls.sortable = ("id", *indexed, "created_at")
+            cls.filters = {
+                field.name: field.operators for field in cls.declared if field.operators
+            }
+            cls.filterable = tuple(cls.filters)
+
+    @classmethod
+    def _derive_schemas(cls):
+        title, words = _title(cls.resource), cls.resource.replace("_", " ")
+        properties = {field.name: field.schema for field in cls.declared}
+        required = [field.name for field in cls.declared if field.required]
+        cls.write_schema = {
+            "$schema": DRAFT_07,
+            "$id": f"{SCHEMA_BASE}/{cls.resource}-write.json",
+            "title": f"{title} Write",
+            "description": f"The fields a client sets on {_a(words)}",
+            "type": "object",
+            "properties": properties,
+            "additionalProperties": False,
+            "required": required,
+        }
         cls.patch_schema = {
             key: value for key, value in cls.write_schema.items() if key != "required"
         }
-        cls.patch_schema["title"] = f"{cls.write_schema.get('title', '')} (merge patch)"
+        cls.patch_schema["title"] = f"{title} Write (merge patch)"
+        # id and the timestamps are set by the service, so they are not writable.
+        cls.read_schema = {
+            "$schema": DRAFT_07,
+            "$id": f"{SCHEMA_BASE}/{cls.resource}.json",
+            "title": title,
+            "description": f"Representation of {_a(words)}",
+            "type": "object",
+            "properties": {
+                "id": cls.id_schema,
+                **properties,
+                "created_at": TIMESTAMP,
+                "updated_at": TIMESTAMP,
+            },
+            "additionalProperties": False,
+            "required": ["id", *required, "created_at", "updated_at"],
+        }
+
+    @classmethod
+    def canonical(cls, document):
+        """A valid write document's fields in canonical JSON form (null dropped)."""
+        return {
+            field.name: field.json_value(document[field.name])
+            for field in cls.declared
+            if document.get(field.name) is not None
+        }
 
     @classmethod
     def unstorable_characters(cls):

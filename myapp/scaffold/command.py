@@ -13,9 +13,12 @@ from flask import current_app
 from flask.cli import with_appcontext
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from ..api import fields as field_types
+from ..api.sql_store import SqlModel
 from ..api.stored import StoredModel
 from ..db import sql
-from . import names
+from . import field_specs, migration, names
+from .literals import literal
 from .registration import RegistrationError, register
 
 STORES = {"sql": "SQL", "redis": "Redis"}
@@ -70,7 +73,7 @@ def _script_directory(app):
     return ScriptDirectory.from_config(config)
 
 
-def plan_migration(app, name):
+def plan_migration(app, name, declaration):
     """The migration creating the table: next number, chained to the single head."""
     scripts = _script_directory(app)
     heads = scripts.get_heads()
@@ -86,17 +89,46 @@ def plan_migration(app, name):
     ]
     revision = f"{max(numbers, default=0) + 1:04d}_create_{name}"
     path = Path(scripts.versions) / f"{revision}.py"
-    return path, render_migration(name, revision, heads[0] if heads else None)
+    down_revision = heads[0] if heads else None
+    return path, render_migration(name, revision, down_revision, declaration)
 
 
-def render_migration(name, revision, down_revision):
+def _declared(declaration):
+    return field_types.declare(
+        declaration.fields, tuple(declaration.required), tuple(declaration.unique)
+    )
+
+
+def render_migration(name, revision, down_revision, declaration=None):
+    declaration = declaration or field_specs.parse((), "sql")
+    declared = _declared(declaration)
     return templates.get_template("migration.py.jinja").render(
         name=name,
         revision=revision,
         down_revision=down_revision,
         down_revision_literal=f'"{down_revision}"' if down_revision else "None",
         create_date=datetime.now(),
+        uses_sql_store=any(
+            field.kind in ("string", "enum", "array") for field in declared
+        ),
+        table_lines=migration.table_lines(name, declared),
+        index_lines=migration.index_lines(name, declared),
+        drop_index_lines=migration.drop_index_lines(name, declared),
     )
+
+
+def declaration_lines(declaration):
+    """The model's ``fields``, ``required`` and ``unique``, at 4 spaces."""
+    # One field a line (black keeps it so): adding a field is adding a line.
+    lines = ["    fields = {"]
+    for field_name, schema in declaration.fields.items():
+        lines += literal(schema, 8, f'"{field_name}": ', ",")
+    lines.append("    }")
+    for attribute in ("required", "unique"):
+        listed = tuple(getattr(declaration, attribute))
+        if listed:
+            lines += literal(listed, 4, f"{attribute} = ")
+    return lines
 
 
 def _shadowed(source):
@@ -112,9 +144,15 @@ def _shadowed(source):
     return imported & defined
 
 
-def render_feature(name, store):
+def render_feature(name, store, declaration=None):
     """The feature package's files, by file name."""
-    context = dict(names.describe(name), store=store, store_label=STORES[store])
+    declaration = declaration or field_specs.parse((), store)
+    context = dict(
+        names.describe(name),
+        store=store,
+        store_label=STORES[store],
+        declaration_lines=declaration_lines(declaration),
+    )
     sources = {
         "__init__.py": "__init__.py.jinja",
         "endpoints.py": "endpoints.py.jinja",
@@ -127,16 +165,49 @@ def render_feature(name, store):
     }
 
 
-def plan(app, name, store):
+def sql_features():
+    """The SQL features of the running app, by table name (what a ref may name)."""
+    return {
+        model.resource: model
+        for model in _stored_models(SqlModel)
+        if model.__dict__.get("fields") is not None
+        and model.resource in sql.metadata.tables
+    }
+
+
+def parse_fields(specs, store):
+    """The declaration of FIELD specs, or a usage error naming the bad one."""
+    try:
+        declaration = field_specs.parse(specs, store)
+    except field_specs.SpecError as error:
+        raise click.BadParameter(str(error), param_hint="FIELD") from None
+    known = sql_features()
+    for field_name, target in declaration.references.items():
+        if target not in known:
+            taken = names_in_use(current_app).get(target)
+            reason = (
+                f"{target!r} is {taken}, not an SQL feature"
+                if taken
+                else (f"there is no SQL feature {target!r}")
+            )
+            raise click.BadParameter(
+                f"{field_name.removesuffix('_id')!r}: ref to={target}: {reason}.",
+                param_hint="FIELD",
+            )
+    return declaration
+
+
+def plan(app, name, store, specs=()):
     """Every file to create and the factory's new text; raises if any is impossible."""
     check_name(app, name)
+    declaration = parse_fields(specs, store)
     package = Path(app.root_path)
     created = {
         package / name / file: text
-        for file, text in render_feature(name, store).items()
+        for file, text in render_feature(name, store, declaration).items()
     }
     if store == "sql":
-        path, text = plan_migration(app, name)
+        path, text = plan_migration(app, name, declaration)
         created[path] = text
     for path, text in created.items():
         clash = _shadowed(text)

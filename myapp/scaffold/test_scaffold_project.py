@@ -319,20 +319,14 @@ def test_note_is_optional_kept_and_removed_by_a_null_patch(client):
 
 
 def add_note(models):
-    """The README's steps 1 to 3 for an optional ``note``, on generated models.py."""
+    """The README's "Adding a field" for an optional ``note``: one property."""
     text = models.read_text()
-    for anchor, addition in [
-        ("NAME = {", 'NOTE = {"type": "string", "maxLength": 200}\n'),
-        ("    version = sa.Column(", "    note = sa.Column(sa.String(200))\n"),
-        ('            "name": NAME,\n', '            "note": NOTE,\n'),
-    ]:
-        line = next(line for line in text.splitlines(True) if line.startswith(anchor))
-        assert text.count(line) == 1, line
-        text = text.replace(line, line + addition)
-    write = '"properties": {"name": NAME},'
-    assert text.count(write) == 1
+    anchor = '        "name": {"type": "string", "minLength": 1, "maxLength": 120},\n'
+    assert text.count(anchor) == 1, text
     models.write_text(
-        text.replace(write, '"properties": {"name": NAME, "note": NOTE},')
+        text.replace(
+            anchor, anchor + '        "note": {"type": "string", "maxLength": 200},\n'
+        )
     )
 
 
