@@ -7,14 +7,17 @@ its rows are deleted (and Redis flushed) when the test ends.
 """
 
 import http.client
+import sqlite3
 import io
 import json
 import logging
 import secrets
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pytest
+import sqlalchemy as sa
 from flask import url_for
 from werkzeug.serving import WSGIRequestHandler, make_server
 
@@ -164,3 +167,40 @@ class HttpClient:
 def over_http(serve_app):
     """Serve an app on a free loopback port; returns an HttpClient for it."""
     return lambda app: HttpClient(serve_app(app))
+
+
+@pytest.fixture
+def lock_table(database_url):
+    """``with lock_table("foo"):`` another session holds a lock on the table, as a
+    migration's ALTER TABLE would: it blocks every write (and, but on SQLite,
+    every read)."""
+
+    @contextmanager
+    def locked(table="foo"):
+        url = sa.engine.make_url(database_url)
+        if url.get_backend_name() == "sqlite":
+            connection = sqlite3.connect(url.database, isolation_level=None)
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            finally:
+                connection.execute("ROLLBACK")
+                connection.close()
+            return
+        engine = sa.create_engine(url)
+        try:
+            with engine.connect() as connection:
+                if url.get_backend_name() == "postgresql":
+                    connection.exec_driver_sql(
+                        f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE"
+                    )
+                    yield
+                    connection.rollback()
+                else:
+                    connection.exec_driver_sql(f"LOCK TABLES {table} WRITE")
+                    yield
+                    connection.exec_driver_sql("UNLOCK TABLES")
+        finally:
+            engine.dispose()
+
+    return locked

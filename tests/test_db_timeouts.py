@@ -5,46 +5,13 @@ A migration's lock on a table is the usual cause: here another connection holds
 one (as ``ALTER TABLE`` would) while the service answers over HTTP.
 """
 
-import sqlite3
 import time
-from contextlib import contextmanager
 
 import pytest
 import sqlalchemy as sa
 
 TOKEN = "timeouts-test-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-
-
-@contextmanager
-def table_locked(database_url, table="foo"):
-    """Another session holds a lock on ``table`` that blocks every write to it
-    (and, but on SQLite, every read)."""
-    url = sa.engine.make_url(database_url)
-    if url.get_backend_name() == "sqlite":
-        connection = sqlite3.connect(url.database, isolation_level=None)
-        connection.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        finally:
-            connection.execute("ROLLBACK")
-            connection.close()
-        return
-    engine = sa.create_engine(url)
-    try:
-        with engine.connect() as connection:
-            if url.get_backend_name() == "postgresql":
-                connection.exec_driver_sql(
-                    f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE"
-                )
-                yield
-                connection.rollback()
-            else:
-                connection.exec_driver_sql(f"LOCK TABLES {table} WRITE")
-                yield
-                connection.exec_driver_sql("UNLOCK TABLES")
-    finally:
-        engine.dispose()
 
 
 @pytest.fixture
@@ -73,9 +40,9 @@ def assert_gave_up(reply, started, within):
     assert time.monotonic() - started < within
 
 
-def test_a_write_waiting_on_a_lock_gives_up_with_503(served, database_url):
+def test_a_write_waiting_on_a_lock_gives_up_with_503(served, database_url, lock_table):
     client = served(SQL_LOCK_TIMEOUT=0.5)
-    with table_locked(database_url):
+    with lock_table():
         started = time.monotonic()
         reply = client.request("POST", "/v1/foo/", {"name": "blocked"}, AUTH)
         assert_gave_up(reply, started, within=5)
@@ -86,12 +53,14 @@ def test_a_write_waiting_on_a_lock_gives_up_with_503(served, database_url):
     assert client.request("POST", "/v1/foo/", {"name": "a"}, AUTH).status == 201
 
 
-def test_a_statement_running_too_long_is_cancelled_with_503(served, database_url):
+def test_a_statement_running_too_long_is_cancelled_with_503(
+    served, database_url, lock_table
+):
     """The statement timeout, apart from the lock timeout (SQLite has none)."""
     if database_url.startswith("sqlite"):
         pytest.skip("SQLite has no statement timeout; its lock timeout is tested")
     client = served(SQL_LOCK_TIMEOUT=60, SQL_STATEMENT_TIMEOUT=0.5)
-    with table_locked(database_url):
+    with lock_table():
         started = time.monotonic()
         reply = client.request("GET", "/v1/foo/")
         assert_gave_up(reply, started, within=5)
