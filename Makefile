@@ -50,7 +50,10 @@ check-deploy: venv
 	$(BIN)/zizmor --offline --quiet .github/workflows/
 	$(BIN)/shellcheck deploy/*.sh
 
+# Prometheus and promtool (Debian's prometheus) for tests/test_metrics_uwsgi.py,
+# which runs in this pass only.
 test-sqlite: venv system-packages browser-packages
+	scripts/system-packages.sh promtool=prometheus prometheus=prometheus
 	@echo "=== pytest on SQLite ==="
 	$(BIN)/pytest
 

@@ -12,7 +12,10 @@ starts is stopped by its id, whatever happens.
 
 Settings (environment): BENCH_DURATION (seconds per scenario run, 6),
 BENCH_CEILING_DURATION (4), BENCH_ROUNDS (3), BENCH_CONNECTIONS (16), BENCH_THREADS
-(uWSGI threads per worker, 2), BENCH_SEED (records of each kind, 1000).
+(uWSGI threads per worker, 2), BENCH_SEED (records of each kind, 1000),
+BENCH_REFERENCE (1: also measure bench/bare.py), BENCH_METRICS_OFF (0; 1: also run
+the service with MYAPP_METRICS_ENABLED=false on the same stores, each scenario
+beside the metrics-on run, in alternating order, and report what metrics cost).
 """
 
 import datetime
@@ -75,6 +78,10 @@ UWSGI_THREADS = setting("THREADS", 1)
 SEED = setting("SEED", 1000)
 # Also measure bench/bare.py, a bare Flask app doing only the storage work.
 REFERENCE = setting("REFERENCE", 1)
+# Also measure the service with its metrics switched off.
+METRICS_OFF = setting("METRICS_OFF", 0)
+# Metrics on may cost at most this share of the req/s of metrics off.
+METRICS_COST_LIMIT = 0.05
 
 
 class Stop(Exception):
@@ -202,7 +209,9 @@ def start_uwsgi(processes, name, environment, workdir, extra=()):
     process = processes.start(
         name, command, workdir / f"{name}.log", cwd=ROOT, env=environment
     )
-    path = {"service": "/health", "bare": "/v1/bar/"}.get(name, "/")
+    path = {"service": "/health", "metrics_off": "/health", "bare": "/v1/bar/"}.get(
+        name, "/"
+    )
     wait_until(lambda: http_status(port, path) == 200, name, 60, process)
     return process, port
 
@@ -328,10 +337,12 @@ def summarise(samples):
 def print_table(report):
     ceiling = report["ceiling"]
     reference = report["settings"]["reference"]
+    metrics_off = report["settings"].get("metrics_off")
     lines = [
         f"{'scenario':<11} {'req/s':>8} {'min-max':>13} {'p50 ms':>7} {'p99 ms':>7}"
         f" {'ratio':>6} {'target':>6}"
         + (f" {'bare req/s':>10} {'ratio':>6}" if reference else "")
+        + (f" {'off req/s':>9} {'on/off':>6}" if metrics_off else "")
         + "  verdict",
         f"{'ceiling':<11} {ceiling['rps_median']:>8.0f}"
         f" {ceiling['rps_min']:>6.0f}-{ceiling['rps_max']:<6.0f}"
@@ -346,6 +357,11 @@ def print_table(report):
         if reference:
             bare_result = result["bare"]
             bare = f" {bare_result['rps_median']:>10.0f} {bare_result['ratio']:>6.3f}"
+        if metrics_off:
+            off = result["metrics_off"]["rps_median"]
+            bare += f" {off:>9.0f} {result['on_off']:>6.3f}"
+            if not result["metrics_cost_met"]:
+                verdict += f" (metrics cost over {METRICS_COST_LIMIT:.0%})"
         lines.append(
             f"{name:<11} {result['rps_median']:>8.0f}"
             f" {result['rps_min']:>6.0f}-{result['rps_max']:<6.0f}"
@@ -377,6 +393,11 @@ def print_table(report):
         "\nratio: median over rounds of req/s / the ceiling's just before;"
         " p50, p99: medians over rounds."
     )
+    if metrics_off:
+        print(
+            "on/off: median over rounds of req/s with metrics on / metrics off, run"
+            f" side by side (limit {1 - METRICS_COST_LIMIT:.2f})."
+        )
     missed = [name for name in SCENARIOS if not report["scenarios"][name]["met"]]
     if missed:
         print("Targets not met: " + ", ".join(missed))
@@ -416,6 +437,13 @@ class Bench:
             self.processes, "service", environment, self.workdir
         )
         self.ports = {"service": service_port}
+        if METRICS_OFF:
+            _, self.ports["metrics_off"] = start_uwsgi(
+                self.processes,
+                "metrics_off",
+                dict(environment, MYAPP_METRICS_ENABLED="false"),
+                self.workdir,
+            )
         # The ceiling and the reference: the same ini and flags, another module.
         others = {"ceiling": "ceiling:app"}
         if REFERENCE:
@@ -507,6 +535,8 @@ def run(bench):
     log("warming up")
     for kind in ["ceiling", *SCENARIOS]:
         bench.measure(kind, 2)
+        if METRICS_OFF and kind != "ceiling":
+            bench.measure(kind, 2, server="metrics_off")
     rss_warm = worker_rss(bench.service.pid)
     log(f"memory: {MEMORY_REQUESTS} more requests, every scenario in turn")
     mixed = bench.measure(
@@ -521,6 +551,9 @@ def run(bench):
     bare_samples = {kind: [] for kind in SCENARIOS}
     ratios = {kind: [] for kind in SCENARIOS}
     bare_ratios = {kind: [] for kind in SCENARIOS}
+    off_samples = {kind: [] for kind in SCENARIOS}
+    # req/s with metrics on over req/s with metrics off, run beside it.
+    on_off = {kind: [] for kind in SCENARIOS}
     for round_number in range(1, ROUNDS + 1):
         log(f"round {round_number}/{ROUNDS}")
         for kind in SCENARIOS:
@@ -532,9 +565,16 @@ def run(bench):
                 bare_run = bench.measure(kind, server="bare")
                 bare_samples[kind].append(bare_run)
                 bare_ratios[kind].append(bare_run["rps"] / ceiling_run["rps"])
+            if METRICS_OFF and round_number % 2 == 0:
+                off_run = bench.measure(kind, server="metrics_off")
             run = bench.measure(kind)
             samples[kind].append(run)
             ratios[kind].append(run["rps"] / ceiling_run["rps"])
+            if METRICS_OFF:
+                if round_number % 2:
+                    off_run = bench.measure(kind, server="metrics_off")
+                off_samples[kind].append(off_run)
+                on_off[kind].append(run["rps"] / off_run["rps"])
 
     ceiling = summarise(samples["ceiling"])
     report = {
@@ -552,6 +592,7 @@ def run(bench):
             "rounds": ROUNDS,
             "seeded": SEED,
             "reference": bool(REFERENCE),
+            "metrics_off": bool(METRICS_OFF),
         },
         "ceiling": ceiling,
         "scenarios": {},
@@ -574,6 +615,11 @@ def run(bench):
             result["bare"] = summarise(bare_samples[name])
             result["bare"]["ratios"] = bare_ratios[name]
             result["bare"]["ratio"] = statistics.median(bare_ratios[name])
+        if METRICS_OFF:
+            result["metrics_off"] = summarise(off_samples[name])
+            result["metrics_off"]["on_off"] = on_off[name]
+            result["on_off"] = statistics.median(on_off[name])
+            result["metrics_cost_met"] = result["on_off"] >= 1 - METRICS_COST_LIMIT
         result["target"] = TARGETS[name]
         result["met"] = (
             result["ratio"] >= TARGETS[name]

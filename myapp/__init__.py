@@ -6,7 +6,7 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import scaffold, settings
-from .api import cors, docs, ids, limits, observability, problems
+from .api import cors, docs, ids, limits, metrics, observability, problems, tracing
 from .api.sql_store import prepare_engines
 from .bar import blueprint as bar_blueprint
 from .db import migrate, redis_store, sql
@@ -38,6 +38,8 @@ def create_app(test_config=None, env=None):
     register_blueprints(app)
     problems.register_error_handlers(app)
     register_commands(app)
+    tracing.init_app(app)
+    metrics.init_app(app)
     return app
 
 

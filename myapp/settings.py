@@ -154,6 +154,26 @@ def tokens(value):
     return found
 
 
+def optional_token(value):
+    """None when unset; else one bearer token (set but empty is a mistake)."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"got {type(value).__name__}")
+    if not value.strip():
+        raise ValueError("it is empty")
+    if not _TOKEN.fullmatch(value.strip()):
+        raise ValueError("it has spaces or non-ASCII characters")
+    return value.strip()
+
+
+def optional_http_url(value):
+    url = optional_text(value)
+    if url is not None and not re.fullmatch(r"https?://[^\s/]+(/\S*)?", url):
+        raise ValueError()
+    return url
+
+
 def rate_limit(value):
     limit = optional_text(value)
     if limit is not None:
@@ -351,6 +371,33 @@ SETTINGS = (
         "one log line per request",
         "true (false in tests)",
     ),
+    Setting(
+        "METRICS_TOKEN",
+        optional_token,
+        None,
+        "a bearer token (visible ASCII, no spaces)",
+        "bearer token for `GET /metrics` in production (404 while unset); see"
+        " Monitoring",
+        "none",
+        secret=True,
+    ),
+    Setting(
+        "METRICS_ENABLED",
+        boolean,
+        True,
+        "true or false",
+        "false: no request or store metrics, `/metrics` is 404",
+        "true",
+    ),
+    Setting(
+        "OTLP_ENDPOINT",
+        optional_http_url,
+        None,
+        "an http:// or https:// URL",
+        "OTLP/HTTP collector for traces, e.g. `http://127.0.0.1:4318`; no tracing"
+        " while unset",
+        "`OTEL_EXPORTER_OTLP_ENDPOINT`",
+    ),
 )
 
 BY_NAME = {setting.name: setting for setting in SETTINGS}
@@ -384,6 +431,9 @@ def load(app, env, test_config):
 def normalise(app):
     """Give each setting its real type through its parser (or stop the start)."""
     config = app.config
+    # OpenTelemetry's own variable, when the service's is not set.
+    if not config.get("OTLP_ENDPOINT"):
+        config["OTLP_ENDPOINT"] = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
     for setting in SETTINGS:
         config[setting.name] = setting.typed(config.get(setting.name))
     if not config["SQLALCHEMY_DATABASE_URI"]:

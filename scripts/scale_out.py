@@ -392,6 +392,7 @@ class Run:
         self.results = []
         self.addresses = Addresses()
         self.token = "scale-" + secrets.token_hex(12)
+        self.metrics_token = "scrape-" + secrets.token_hex(12)
         self.instances = [Instance("a", work), Instance("b", work)]
         self.nginx_port = free_port()
         self.foo_created = 0
@@ -481,6 +482,7 @@ class Run:
             "MYAPP_REDIS_URL": f"redis://127.0.0.1:{self.redis_port}/0",
             "MYAPP_REDIS_KEY_PREFIX": "myapp-scale:",
             "MYAPP_API_TOKENS": self.token,
+            "MYAPP_METRICS_TOKEN": self.metrics_token,
             "MYAPP_RATELIMIT_DEFAULT": f"{RATE_LIMIT}/minute",
             "MYAPP_PROCESSES": "2",
             "MYAPP_THREADS": "4",
@@ -871,6 +873,29 @@ class Run:
         self.check_rate_limit()
         self.restart_under_load(foo_path, bar_path)
         self.check_nothing_lost()
+        self.check_metrics_stay_private()
+
+    def check_metrics_stay_private(self):
+        """/metrics: a 404 on the public site, token or not; on nginx's loopback
+        server, 401 without the metrics token and every request counted with it."""
+        token = {"Authorization": f"Bearer {self.metrics_token}"}
+        public = request(self.nginx_port, "GET", "/metrics", headers=token)
+        self.check(
+            "the public site answers /metrics 404 problem+json, even with the token",
+            public.status == 404
+            and public.headers.get("content-type") == "application/problem+json"
+            and b"http_requests_total" not in public.body,
+            f"{public}",
+        )
+        anonymous = request(self.ready_port, "GET", "/metrics")
+        scraped = request(self.ready_port, "GET", "/metrics", headers=token)
+        self.check(
+            "the loopback server serves /metrics with the metrics token only",
+            anonymous.status == 401
+            and scraped.status == 200
+            and b"http_requests_total{" in scraped.body,
+            f"{anonymous} {scraped}",
+        )
 
     def stop(self):
         self.processes.stop_all()

@@ -14,6 +14,7 @@ from functools import cached_property
 from flask import current_app
 
 from ..db import redis_store
+from .metrics import store_call
 from .stored import StoredModel, encode, rfc3339, utcnow
 
 _ID = re.compile(r"[0-9a-f]{32}")
@@ -89,6 +90,7 @@ class RedisModel(StoredModel):
         return f"{current_app.config['REDIS_KEY_PREFIX']}{cls.kind}:{suffix}"
 
     @classmethod
+    @store_call("redis", "get")
     def get(cls, id):
         if not _ID.fullmatch(id):
             return None
@@ -96,6 +98,7 @@ class RedisModel(StoredModel):
         return cls(stored) if stored is not None else None
 
     @classmethod
+    @store_call("redis", "page")
     def page(cls, query):
         index = cls._key("index")
         with redis_store.pipeline(transaction=False) as pipe:
@@ -110,6 +113,7 @@ class RedisModel(StoredModel):
         return [cls(value) for value in stored if value is not None], total
 
     @classmethod
+    @store_call("redis", "create")
     def create(cls, data):
         now = rfc3339(utcnow())
         id = uuid.uuid4().hex
@@ -122,6 +126,7 @@ class RedisModel(StoredModel):
         )
         return cls(stored, document)
 
+    @store_call("redis", "update")
     def update(self, data):
         """Replace the writable fields; None if the record changed since it was read."""
         document = {"id": self.id, **self.canonical(data)}
@@ -134,6 +139,7 @@ class RedisModel(StoredModel):
         )
         return type(self)(stored, document) if applied else None
 
+    @store_call("redis", "delete")
     def delete(self):
         """Delete the record; False if it changed since it was read."""
         return bool(

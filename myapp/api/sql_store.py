@@ -16,6 +16,7 @@ from werkzeug.exceptions import BadRequest, Conflict
 
 from ..db import sql
 from .fields import MAX_ID, MAX_INDEXED_LENGTH, Field
+from .metrics import store_call
 from .problems import FieldConflict, MissingReference, ValidationFailed
 from .stored import StoredModel, rfc3339, utcnow
 
@@ -275,6 +276,7 @@ class SqlModel(StoredModel):
         )
 
     @classmethod
+    @store_call("sql", "get")
     def get(cls, id):
         """The record with this id, or None."""
         if not 1 <= id <= MAX_ID:
@@ -319,6 +321,7 @@ class SqlModel(StoredModel):
         return statements
 
     @classmethod
+    @store_call("sql", "page")
     def page(cls, query):
         """A page of records and the total, in one statement (two past the end).
 
@@ -351,6 +354,7 @@ class SqlModel(StoredModel):
         return values
 
     @classmethod
+    @store_call("sql", "create")
     def create(cls, data):
         cls._check_storable(data)
         now = utcnow()
@@ -365,6 +369,7 @@ class SqlModel(StoredModel):
             raise cls._refused_write(error, values, None) from None
         return cls({**values, "id": new_id})
 
+    @store_call("sql", "update")
     def update(self, data):
         """Replace the writable fields; None if the row changed since it was read."""
         self._check_storable(data)
@@ -382,6 +387,7 @@ class SqlModel(StoredModel):
             return None
         return type(self)({**self.row, **values})
 
+    @store_call("sql", "delete")
     def delete(self):
         """Delete the row; False if it changed since it was read."""
         try:

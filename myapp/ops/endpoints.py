@@ -1,8 +1,12 @@
-"""Liveness and readiness for load balancers and deploys."""
+"""Liveness, readiness and metrics, for load balancers, deploys and Prometheus.
+
+The blueprint is exempt from rate limits (the factory says so).
+"""
 
 import sqlalchemy as sa
 from flask import Blueprint, current_app, jsonify
 
+from ..api import metrics
 from ..api.problems import problem_response
 from ..db import redis_store, sql
 
@@ -18,9 +22,19 @@ def health():
     return jsonify(status="ok")
 
 
+@metrics.store_call("sql", "ping")
+def _ping_sql():
+    sql.session.execute(sa.text("SELECT 1"))
+
+
+@metrics.store_call("redis", "ping")
+def _ping_redis():
+    redis_store.ping()
+
+
 def _check_sql():
     try:
-        sql.session.execute(sa.text("SELECT 1"))
+        _ping_sql()
         sql.session.rollback()
         return "ok"
     except Exception:
@@ -30,7 +44,7 @@ def _check_sql():
 
 def _check_redis():
     try:
-        redis_store.ping()
+        _ping_redis()
         return "ok"
     except Exception:
         return UNAVAILABLE
@@ -49,3 +63,6 @@ def ready():
         headers={"Retry-After": str(current_app.config["STORE_RETRY_AFTER"])},
         checks=checks,
     )
+
+
+blueprint.add_url_rule("/metrics", "metrics", metrics.metrics_view, methods=["GET"])

@@ -1,0 +1,332 @@
+"""Prometheus metrics of the whole server: requests, durations, store calls, build.
+
+Under uWSGI each worker is a process of its own, so the values live in
+prometheus_client's multiprocess files (``PROMETHEUS_MULTIPROC_DIR``, one fresh
+directory per server: see metrics_directory.py) and /metrics sums every worker's,
+dead ones included: a worker recycled by ``max-requests`` leaves its counts behind
+and its successor starts files of its own, so nothing is lost or counted twice.
+Only the in-flight gauge forgets a dead worker (``mark_process_dead``): at a clean
+exit, and at each scrape for workers that were killed. Without the variable (tests,
+``make run``) the values are the process's own.
+
+Metrics are process-wide, as the library keeps them; an app only decides whether
+its requests are counted (``METRICS_ENABLED``) and who may read /metrics.
+"""
+
+import atexit
+import functools
+import glob
+import hmac
+import os
+import re
+import subprocess
+import time
+import tomllib
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+from flask import current_app, request
+from prometheus_client import (
+    CONTENT_TYPE_PLAIN_0_0_4,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+    multiprocess,
+)
+from werkzeug.exceptions import HTTPException, NotFound
+from werkzeug.wrappers import Response
+
+from .auth import MissingToken
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+
+# Route label of a request that matched no URL rule (404, 405, or refused before
+# routing): never the raw path, so the number of series stays bounded.
+UNMATCHED = "<unmatched>"
+# Clients may send any method; others than these are counted under one label.
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+OTHER_METHOD = "OTHER"
+
+# Our requests take milliseconds; a bound at 50 ms matches the p99 target.
+REQUEST_BUCKETS = (
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+)
+STORE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0)
+
+MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+# The same series in one process as summed over workers (which have no _created).
+disable_created_metrics()
+
+# Where the metrics are registered: a registry of our own (not the library's
+# default one, which would add per-process collectors that multiprocess mode
+# cannot sum).
+REGISTRY = CollectorRegistry()
+
+REQUESTS = Counter(
+    "http_requests_total",
+    "HTTP requests answered, by method, URL rule and status.",
+    ["method", "route", "status"],
+    registry=REGISTRY,
+)
+REQUEST_DURATION = Histogram(
+    "http_request_duration_seconds",
+    "Time to answer an HTTP request, by method and URL rule.",
+    ["method", "route"],
+    buckets=REQUEST_BUCKETS,
+    registry=REGISTRY,
+)
+IN_FLIGHT = Gauge(
+    "http_requests_in_flight",
+    "HTTP requests being answered now, over every live worker.",
+    multiprocess_mode="livesum",
+    registry=REGISTRY,
+)
+STORE_DURATION = Histogram(
+    "store_call_duration_seconds",
+    "Time of one call into a store (sql, redis), by operation.",
+    ["store", "operation"],
+    buckets=STORE_BUCKETS,
+    registry=REGISTRY,
+)
+STORE_FAILURES = Counter(
+    "store_call_failures_total",
+    "Store calls that failed (unreachable, timed out, refused, unexpected error).",
+    ["store", "operation"],
+    registry=REGISTRY,
+)
+BUILD_INFO = Gauge(
+    "myapp_build_info",
+    "Always 1; the labels say which code this server runs.",
+    ["version", "commit"],
+    multiprocess_mode="max",
+    registry=REGISTRY,
+)
+
+# Store calls are timed once an app with metrics enabled exists in the process.
+_recording = False
+
+F = TypeVar("F", bound=Callable)
+
+
+def store_call(store: str, operation: str) -> Callable[[F], F]:
+    """Time a store method and count its failures under (store, operation).
+
+    A failure is any exception but an HTTP error below 500: a 400 for bad input
+    or a 409 for a duplicate is the client's, not the store's.
+    """
+    duration = STORE_DURATION.labels(store, operation)
+    failures = STORE_FAILURES.labels(store, operation)
+
+    def decorate(function):
+        @functools.wraps(function)
+        def timed(*args, **kwargs):
+            if not _recording:
+                return function(*args, **kwargs)
+            started = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            except HTTPException as error:
+                if error.code is None or error.code >= 500:
+                    failures.inc()
+                raise
+            except Exception:
+                failures.inc()
+                raise
+            finally:
+                duration.observe(time.perf_counter() - started)
+
+        return timed
+
+    return decorate
+
+
+# Where the URL rule the request matched is noted for the middleware, which runs
+# after Flask has dropped the request.
+ROUTE = "myapp.route"
+
+
+def note_route(error=None):
+    """teardown_request: keep the matched rule (``/v1/foo/<int:id>``) in the environ.
+
+    Teardown runs for every request Flask handled, answered or failed.
+    """
+    rule = request.url_rule
+    if rule is not None:
+        request.environ[ROUTE] = rule.rule
+
+
+class RequestMetrics:
+    """WSGI middleware, outermost: counts and times every response the app gives.
+
+    Outermost, so it sees what every inner layer answers (errors and refusals
+    included) and the whole time spent. The status is the one handed to
+    start_response; an exception that escapes the app is counted as a 500.
+    """
+
+    def __init__(self, wsgi_app):
+        self.wsgi_app = wsgi_app
+        self._children = {}
+
+    def _record(self, method, route, status, seconds):
+        key = (method, route, status)
+        children = self._children.get(key)
+        if children is None:
+            children = self._children[key] = (
+                REQUESTS.labels(method, route, status),
+                REQUEST_DURATION.labels(method, route),
+            )
+        children[0].inc()
+        children[1].observe(seconds)
+
+    def __call__(self, environ, start_response):
+        started = time.perf_counter()
+        status = []
+
+        def start(status_line, headers, exc_info=None):
+            status[:] = [status_line[:3]]
+            return start_response(status_line, headers, exc_info)
+
+        IN_FLIGHT.inc()
+        try:
+            return self.wsgi_app(environ, start)
+        except BaseException:
+            status[:] = ["500"]
+            raise
+        finally:
+            IN_FLIGHT.dec()
+            method = environ.get("REQUEST_METHOD", "")
+            self._record(
+                method if method in METHODS else OTHER_METHOD,
+                environ.get(ROUTE, UNMATCHED),
+                status[0] if status else "500",
+                time.perf_counter() - started,
+            )
+
+
+def _version():
+    """The [project] version in pyproject.toml."""
+    try:
+        with open(ROOT / "pyproject.toml", "rb") as file:
+            return str(tomllib.load(file)["project"]["version"])
+    except (OSError, KeyError, tomllib.TOMLDecodeError):
+        return "unknown"
+
+
+def _commit():
+    """REVISION (written by deploys, which copy no .git), else git's HEAD."""
+    try:
+        return (ROOT / "REVISION").read_text().strip()[:40] or "unknown"
+    except OSError:
+        pass
+    try:
+        result = subprocess.run(  # fixed arguments, no shell
+            ["git", "-C", str(ROOT), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    commit = result.stdout.strip()
+    return commit if result.returncode == 0 and commit else "unknown"
+
+
+_DEAD_GAUGE_FILE = re.compile(r"gauge_live[a-z]+_(\d+)\.db")
+
+
+def _forget_dead_workers(directory):
+    """mark_process_dead for every worker whose live-gauge files remain.
+
+    A worker killed without running its exit hooks (harakiri, OOM, SIGKILL) would
+    otherwise be counted in the in-flight gauge forever.
+    """
+    pids = set()
+    for path in glob.glob(os.path.join(directory, "gauge_live*.db")):
+        match = _DEAD_GAUGE_FILE.fullmatch(os.path.basename(path))
+        if match:
+            pids.add(int(match.group(1)))
+    for pid in pids:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            multiprocess.mark_process_dead(pid, directory)
+        except PermissionError:
+            pass  # alive, another user's
+
+
+def exposition() -> bytes:
+    """The text exposition: every worker's values summed in multiprocess mode."""
+    if not MULTIPROCESS:
+        return generate_latest(REGISTRY)
+    directory = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    _forget_dead_workers(directory)
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, path=directory)
+    return generate_latest(registry)
+
+
+def metrics_view():
+    """GET /metrics, as the contract says: open in development, else the token.
+
+    In production: 404 while no METRICS_TOKEN is configured (nothing to find),
+    401 without ``Authorization: Bearer <METRICS_TOKEN>``.
+    """
+    config = current_app.config
+    if not config["METRICS_ENABLED"]:
+        raise NotFound()
+    if not (current_app.debug or current_app.testing):
+        token = config["METRICS_TOKEN"]
+        if token is None:
+            raise NotFound()
+        scheme, _, supplied = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+            supplied.strip().encode("utf-8", "surrogateescape"), token.encode("utf-8")
+        ):
+            raise MissingToken(
+                "/metrics needs 'Authorization: Bearer <token>' with the metrics token."
+            )
+    return Response(exposition(), content_type=CONTENT_TYPE_PLAIN_0_0_4)
+
+
+_started = False
+
+
+def _start_process():
+    """Once per process: the build's series, and the worker's exit bookkeeping."""
+    global _started
+    if _started:
+        return
+    _started = True
+    BUILD_INFO.labels(_version(), _commit()).set(1)
+    if MULTIPROCESS:
+        directory = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+        pid = os.getpid()
+        # A recycled worker runs this on its way out (max-requests, reload).
+        atexit.register(multiprocess.mark_process_dead, pid, directory)
+
+
+def init_app(app):
+    """Count the app's requests (unless METRICS_ENABLED is false)."""
+    global _recording
+    if not app.config["METRICS_ENABLED"]:
+        return
+    _start_process()
+    _recording = True
+    app.teardown_request(note_route)
+    app.wsgi_app = RequestMetrics(app.wsgi_app)

@@ -1,0 +1,159 @@
+"""GET /metrics in one process: who may read it, and what it counts.
+
+Metrics are process-wide (as prometheus_client keeps them), so each test reads
+the values before and after what it does and checks the difference. Several
+worker processes summed are tested under uWSGI in test_metrics_uwsgi.py.
+"""
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from myapp.settings import ConfigError
+from myapp.api.metrics import OTHER_METHOD, UNMATCHED
+from myapp.api.testing import assert_problem
+
+TOKEN = "metrics-token-value"
+API_TOKEN = "api-token-value"
+TEXT_FORMAT = "text/plain; version=0.0.4; charset=utf-8"
+
+
+def samples(client, headers=None):
+    """{(name, labels as sorted tuple): value} from a scrape."""
+    response = client.get("/metrics", headers=headers)
+    assert response.status_code == 200, response.data
+    assert response.headers["Content-Type"] == TEXT_FORMAT
+    found = {}
+    for family in text_string_to_metric_families(response.get_data(as_text=True)):
+        for sample in family.samples:
+            found[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return found
+
+
+def value(found, name, **labels):
+    return found.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+def foo_route(app):
+    """The URL rule of one foo, as the route label spells it."""
+    return next(
+        rule.rule for rule in app.url_map.iter_rules() if rule.endpoint == "foo.foo_foo"
+    )
+
+
+def test_requests_are_counted_by_method_rule_and_status(app, client):
+    route = foo_route(app)
+    created = client.post("/v1/foo/", json={"name": "counted"}).get_json()
+    before = samples(client)
+    for _ in range(3):
+        assert client.get(f"/v1/foo/{created['id']}").status_code == 200
+    assert client.get("/v1/foo/999999").status_code == 404
+    assert client.get("/no/such/path/1").status_code == 404
+    assert client.get("/no/such/path/2").status_code == 404
+    assert client.open("/v1/foo/", method="BREW").status_code == 405
+    after = samples(client)
+
+    def delta(name, **labels):
+        return value(after, name, **labels) - value(before, name, **labels)
+
+    requests = "http_requests_total"
+    assert delta(requests, method="GET", route=route, status="200") == 3
+    assert delta(requests, method="GET", route=route, status="404") == 1
+    # Never the raw path: unmatched requests share one label, odd methods another.
+    assert delta(requests, method="GET", route=UNMATCHED, status="404") == 2
+    assert delta(requests, method=OTHER_METHOD, route=UNMATCHED, status="405") == 1
+    assert not [key for key in after if "/no/such" in str(key) or "BREW" in str(key)]
+    histogram = "http_request_duration_seconds_count"
+    assert delta(histogram, method="GET", route=route) == 4
+    assert delta(histogram, method="GET", route=route) == delta(
+        "http_request_duration_seconds_bucket", method="GET", route=route, le="+Inf"
+    )
+    assert delta("store_call_duration_seconds_count", store="sql", operation="get") == 4
+    # The scrape itself is in flight while it is answered.
+    assert value(after, "http_requests_in_flight") == 1
+    build = [key for key in after if key[0] == "myapp_build_info"]
+    assert len(build) == 1 and dict(build[0][1])["version"] == "1.1.0"
+    assert after[build[0]] == 1
+
+
+def test_store_failures_are_counted_per_store_and_operation(client, redis_server):
+    created = client.post("/v1/bar/", json={"name": "before"}).get_json()
+    before = samples(client)
+    redis_server.stop()
+    try:
+        assert client.get(f"/v1/bar/{created['id']}").status_code == 503
+        assert client.get("/v1/bar/").status_code == 503
+        assert client.get("/ready").status_code == 503
+    finally:
+        redis_server.start()
+    # Bad input is the client's failure, not the store's.
+    assert client.get("/v1/foo/?name=%00").status_code in (200, 400)
+    after = samples(client)
+
+    def failures(store, operation):
+        labels = {"store": store, "operation": operation}
+        name = "store_call_failures_total"
+        return value(after, name, **labels) - value(before, name, **labels)
+
+    assert failures("redis", "get") == 1
+    assert failures("redis", "page") == 1
+    assert failures("redis", "ping") == 1
+    assert failures("sql", "ping") == 0
+    assert failures("sql", "page") == 0
+
+
+def production_app(make_app, **overrides):
+    return make_app(env="production", API_TOKENS=[API_TOKEN], **overrides)
+
+
+def test_production_needs_the_metrics_token(make_app):
+    client = production_app(make_app, METRICS_TOKEN=TOKEN).test_client()
+    for headers in (
+        None,
+        {"Authorization": "Bearer wrong"},
+        {"Authorization": f"Bearer {API_TOKEN}"},  # a write token is not enough
+        {"Authorization": f"Basic {TOKEN}"},
+    ):
+        response = client.get("/metrics", headers=headers)
+        assert_problem(response, 401)
+        assert response.headers["WWW-Authenticate"] == "Bearer"
+        assert b"http_requests_total" not in response.data
+    found = samples(client, {"Authorization": f"Bearer {TOKEN}"})
+    assert ("http_requests_in_flight", ()) in found
+
+
+def test_production_without_a_metrics_token_has_no_metrics(make_app):
+    client = production_app(make_app).test_client()
+    assert_problem(client.get("/metrics"), 404)
+    assert_problem(client.get("/metrics", headers={"Authorization": "Bearer "}), 404)
+
+
+def test_development_serves_metrics_openly(make_app):
+    client = make_app(env="development").test_client()
+    assert "http_requests_total" in client.get("/metrics").get_data(as_text=True)
+
+
+def test_metrics_are_never_rate_limited(make_app):
+    app = production_app(make_app, METRICS_TOKEN=TOKEN, RATELIMIT_DEFAULT="2/minute")
+    client = app.test_client()
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    for _ in range(5):
+        assert client.get("/metrics", headers=headers).status_code == 200
+    statuses = [client.get("/v1/foo/").status_code for _ in range(3)]
+    assert statuses == [200, 200, 429]
+
+
+def test_metrics_can_be_switched_off(make_app):
+    client = make_app(env="development", METRICS_ENABLED="false").test_client()
+    assert_problem(client.get("/metrics"), 404)
+
+
+@pytest.mark.parametrize("token", ["", "   ", 12345, ["a"], True])
+def test_a_metrics_token_that_is_not_a_string_stops_the_start(make_app, token):
+    with pytest.raises(ConfigError, match="METRICS_TOKEN"):
+        production_app(make_app, METRICS_TOKEN=token)
+
+
+@pytest.mark.parametrize("endpoint", ["collector:4318", "ftp://x", "http://"])
+def test_an_otlp_endpoint_that_is_not_a_url_stops_the_start(make_app, endpoint):
+    with pytest.raises(ConfigError, match="OTLP_ENDPOINT"):
+        make_app(OTLP_ENDPOINT=endpoint)

@@ -1,0 +1,113 @@
+"""OpenTelemetry traces: a request's span and its store calls' spans, with its id.
+
+The app gets the SDK's in-memory exporter (TRACING_EXPORTER) in place of OTLP,
+so the spans the instrumentations make are read back as they would be sent.
+"""
+
+import pytest
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
+    InMemorySpanExporter,
+)
+from opentelemetry.trace import SpanKind
+
+from myapp.db import sql
+
+TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
+PARENT_ID = "00f067aa0ba902b7"
+
+
+@pytest.fixture
+def traced(make_app):
+    exporter = InMemorySpanExporter()
+    app = make_app(TRACING_EXPORTER=exporter)
+    provider = app.extensions["tracing"]
+
+    def spans():
+        provider.force_flush()
+        finished = exporter.get_finished_spans()
+        exporter.clear()
+        return finished
+
+    yield app, spans
+    provider.shutdown()
+
+
+def server_span(spans):
+    (server,) = [span for span in spans if span.kind == SpanKind.SERVER]
+    return server
+
+
+def test_a_request_and_its_sql_call_are_spans_with_the_request_id(traced):
+    app, spans = traced
+    client = app.test_client()
+    created = client.post("/v1/foo/", json={"name": "traced"}).get_json()
+    spans()
+    response = client.get(
+        f"/v1/foo/{created['id']}",
+        headers={
+            "X-Request-ID": "trace-me-1",
+            "traceparent": f"00-{TRACE_ID}-{PARENT_ID}-01",
+        },
+    )
+    assert response.status_code == 200
+    finished = spans()
+    server = server_span(finished)
+    # The client's traceparent: the request joins the client's trace.
+    assert format(server.context.trace_id, "032x") == TRACE_ID
+    assert format(server.parent.span_id, "016x") == PARENT_ID
+    assert server.attributes["request_id"] == "trace-me-1"
+    assert server.attributes["http.route"].startswith("/v1/foo/<")
+    sql_spans = [span for span in finished if span.kind == SpanKind.CLIENT]
+    assert sql_spans, [span.name for span in finished]
+    for span in sql_spans:
+        assert span.parent.span_id == server.context.span_id
+        assert span.context.trace_id == server.context.trace_id
+        assert span.attributes["request_id"] == "trace-me-1"
+    # Beside the test harness's savepoints: the statement that read the foo.
+    statements = [span.attributes["db.statement"] for span in sql_spans]
+    assert [s for s in statements if s.startswith("SELECT") and "foo" in s]
+
+
+def test_a_redis_call_is_a_span_of_its_request(traced):
+    app, spans = traced
+    client = app.test_client()
+    created = client.post("/v1/bar/", json={"name": "traced"}).get_json()
+    spans()
+    response = client.get(f"/v1/bar/{created['id']}")
+    assert response.status_code == 200
+    finished = spans()
+    server = server_span(finished)
+    request_id = response.headers["X-Request-ID"]
+    assert server.attributes["request_id"] == request_id
+    (redis_span,) = [span for span in finished if span.kind == SpanKind.CLIENT]
+    assert redis_span.name == "GET"
+    assert redis_span.parent.span_id == server.context.span_id
+    assert redis_span.attributes["request_id"] == request_id
+    # Without a traceparent the request starts a trace of its own.
+    assert server.parent is None
+
+
+def test_probes_and_scrapes_make_no_spans(traced):
+    app, spans = traced
+    client = app.test_client()
+    spans()
+    assert client.get("/health").status_code == 200
+    assert client.get("/metrics").status_code == 200
+    assert client.get("/health?verbose=1").status_code == 200
+    assert [span.name for span in spans()] == []
+    assert client.get("/v1/foo/?name=/health").status_code == 200
+    assert server_span(spans()).attributes["http.route"] == "/v1/foo/"
+
+
+def test_tracing_off_instruments_nothing(app, traced):
+    """Off (the default), no layer, hook or listener of OpenTelemetry is added."""
+    instrumented = "_is_instrumented_by_opentelemetry"
+    traced_app, _ = traced
+    assert getattr(traced_app, instrumented) is True
+    assert getattr(traced_app.extensions["redis"], instrumented) is True
+    assert "tracing" not in app.extensions
+    assert not getattr(app, instrumented, False)
+    assert not getattr(app.extensions["redis"], instrumented, False)
+    with app.app_context():
+        engine = sql.engines[None].engine
+        assert not engine.dispatch.before_cursor_execute
