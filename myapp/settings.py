@@ -372,6 +372,15 @@ SETTINGS = (
         "true (false in tests)",
     ),
     Setting(
+        "CURSOR_SECRET",
+        optional_text,
+        None,
+        "a string",
+        "key that signs list cursors (see Collections)",
+        "derived from the store URLs",
+        secret=True,
+    ),
+    Setting(
         "METRICS_TOKEN",
         optional_token,
         None,

@@ -189,10 +189,6 @@ def requests_of(samples, route_prefix, status):
     )
 
 
-def pids_in(directory, kind):
-    return sorted(int(path.stem.rsplit("_", 1)[1]) for path in directory.glob(kind))
-
-
 def test_counts_are_exact_over_workers_and_recycling(server):
     status, _, body = call(
         server.port,
@@ -214,23 +210,22 @@ def test_counts_are_exact_over_workers_and_recycling(server):
     missing = [call(server.port, "GET", "/v1/foo/2000000000")[0] for _ in range(3)]
     assert missing == [404] * 3
 
+    # Both first workers were recycled, the others too (MAX_REQUESTS each).
+    assert not set(first_workers) & set(server.workers())
+    before_scrape = server.workers()
     found = server.samples()
     assert requests_of(found, "/v1/foo/<", "200") == REQUESTS
     assert requests_of(found, "/v1/foo/<", "404") == 3
     assert requests_of(found, "/v1/foo/", "201") == 1
     # The previous run's 1000 were thrown away when the server started.
     assert requests_of(found, "/health", "200") < STALE_COUNT
-    # Both workers served, and were recycled: more worker files than workers,
-    # the first ones' counts kept, none counted twice.
-    counted_by = pids_in(server.metrics_dir, "counter_*.db")
-    assert set(first_workers) <= set(counted_by)
-    assert len(counted_by) >= 2 + REQUESTS // MAX_REQUESTS - 2, counted_by
-    assert not set(first_workers) & set(server.workers())
-    # Dead workers' in-flight files are gone (mark_process_dead at their exit):
-    # only the scrape itself is in flight.
-    assert set(pids_in(server.metrics_dir, "gauge_livesum_*.db")) <= set(
-        server.workers()
-    )
+    # The scrape folded the dead workers' files into the archives, and
+    # mark_process_dead removed their gauge files: files of live workers only.
+    files = {path.stem for path in server.metrics_dir.glob("*.db")}
+    live = {str(pid) for pid in before_scrape + server.workers()}
+    assert {"counter_archive", "histogram_archive"} <= files
+    assert {name.rsplit("_", 1)[1] for name in files} <= live | {"archive"}, files
+    # Only the scrape itself is in flight.
     assert found[("http_requests_in_flight", ())].value == 1
     sql_gets = found[
         ("store_call_duration_seconds_count", (("operation", "get"), ("store", "sql")))
@@ -238,14 +233,15 @@ def test_counts_are_exact_over_workers_and_recycling(server):
     assert sql_gets.value == REQUESTS + 3
 
 
-def test_a_killed_worker_is_forgotten_by_the_in_flight_gauge(server):
+def test_a_killed_worker_is_forgotten_by_the_gauges_and_its_counts_kept(server):
     victim = server.workers()[0]
     before = requests_of(server.samples(), "/v1/foo/<", "200")
     os.kill(victim, signal.SIGKILL)
     wait_until(lambda: victim not in server.workers(), "the kill", 10)
     wait_until(server.both_workers_serve, "a new worker", 60, server.process)
     found = server.samples()
-    assert victim not in pids_in(server.metrics_dir, "gauge_livesum_*.db")
+    # Its gauges forgotten, its counts folded into the archives, none lost.
+    assert not list(server.metrics_dir.glob(f"*_{victim}.db"))
     assert found[("http_requests_in_flight", ())].value == 1
     assert requests_of(found, "/v1/foo/<", "200") == before
 

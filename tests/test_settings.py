@@ -38,6 +38,7 @@ BAD_VALUES = {
     "RATELIMIT_DEFAULT": ["lots", "5 per fortnight", 100],
     "TRUSTED_PROXIES": ["-1", "two", True],
     "ACCESS_LOG": ["sometimes"],
+    "CURSOR_SECRET": [["a"], {"k": 1}, True],
     "METRICS_TOKEN": ["", " with space ", 42, ["t"]],
     "METRICS_ENABLED": ["perhaps"],
     "OTLP_ENDPOINT": ["127.0.0.1:4318", "ftp://collector", 4318],

@@ -1,10 +1,17 @@
 """OpenTelemetry traces: a request's span and its store calls' spans, with its id.
 
 The app gets the SDK's in-memory exporter (TRACING_EXPORTER) in place of OTLP,
-so the spans the instrumentations make are read back as they would be sent.
+so the spans the instrumentations make are read back as they would be sent; one
+test sends them over OTLP/HTTP, as production does, to a collector of its own.
 """
 
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
 import pytest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+)
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
     InMemorySpanExporter,
 )
@@ -111,3 +118,58 @@ def test_tracing_off_instruments_nothing(app, traced):
     with app.app_context():
         engine = sql.engines[None].engine
         assert not engine.dispatch.before_cursor_execute
+
+
+class Collector(ThreadingHTTPServer):
+    """A stand-in OTLP/HTTP collector on loopback: keeps each export it gets."""
+
+    def __init__(self):
+        self.exports = []
+        super().__init__(("127.0.0.1", 0), CollectorHandler)
+
+
+class CollectorHandler(BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.server.exports.append((self.path, self.headers["Content-Type"], body))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-protobuf")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def test_spans_reach_an_otlp_collector(make_app):
+    collector = Collector()
+    thread = threading.Thread(target=collector.serve_forever, daemon=True)
+    thread.start()
+    try:
+        endpoint = f"http://127.0.0.1:{collector.server_port}/"
+        app = make_app(OTLP_ENDPOINT=endpoint)
+        response = app.test_client().get("/v1/foo/", headers={"X-Request-ID": "otlp-1"})
+        assert response.status_code == 200
+        app.extensions["tracing"].force_flush()
+        app.extensions["tracing"].shutdown()
+    finally:
+        collector.shutdown()
+        collector.server_close()
+    assert collector.exports
+    spans = []
+    for path, content_type, body in collector.exports:
+        assert (path, content_type) == ("/v1/traces", "application/x-protobuf")
+        export = ExportTraceServiceRequest.FromString(body)
+        for resource_spans in export.resource_spans:
+            resource = {
+                item.key: item.value.string_value
+                for item in resource_spans.resource.attributes
+            }
+            assert resource["service.name"] == "myapp"
+            assert resource["service.version"] == "1.1.0"
+            for scope_spans in resource_spans.scope_spans:
+                spans += scope_spans.spans
+    (server,) = [span for span in spans if span.kind == span.SPAN_KIND_SERVER]
+    attributes = {item.key: item.value.string_value for item in server.attributes}
+    assert attributes["request_id"] == "otlp-1"
+    assert attributes["http.route"] == "/v1/foo/"

@@ -5,8 +5,11 @@ prometheus_client's multiprocess files (``PROMETHEUS_MULTIPROC_DIR``, one fresh
 directory per server: see metrics_directory.py) and /metrics sums every worker's,
 dead ones included: a worker recycled by ``max-requests`` leaves its counts behind
 and its successor starts files of its own, so nothing is lost or counted twice.
-Only the in-flight gauge forgets a dead worker (``mark_process_dead``): at a clean
-exit, and at each scrape for workers that were killed. Without the variable (tests,
+Each scrape folds the dead workers' counter and histogram files into one archive
+file per kind (the library's ``merge(accumulate=False)``, made for writing merged
+values back), so a scrape reads as many files after a month of recycling as after
+an hour. The gauges forget a dead worker (``mark_process_dead``): at a clean exit,
+and at each scrape for workers that were killed. Without the variable (tests,
 ``make run``) the values are the process's own.
 
 Metrics are process-wide, as the library keeps them; an app only decides whether
@@ -14,6 +17,7 @@ its requests are counted (``METRICS_ENABLED``) and who may read /metrics.
 """
 
 import atexit
+import fcntl
 import functools
 import glob
 import hmac
@@ -37,6 +41,7 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+from prometheus_client.mmap_dict import MmapedDict, mmap_key
 from werkzeug.exceptions import HTTPException, NotFound
 from werkzeug.wrappers import Response
 
@@ -114,7 +119,7 @@ BUILD_INFO = Gauge(
     "myapp_build_info",
     "Always 1; the labels say which code this server runs.",
     ["version", "commit"],
-    multiprocess_mode="max",
+    multiprocess_mode="livemax",
     registry=REGISTRY,
 )
 
@@ -247,27 +252,80 @@ def _commit():
     return commit if result.returncode == 0 and commit else "unknown"
 
 
-_DEAD_GAUGE_FILE = re.compile(r"gauge_live[a-z]+_(\d+)\.db")
+# Worker files: <kind>_<pid>.db, gauges <kind>_<mode>_<pid>.db (prometheus_client).
+_LIVE_GAUGE_FILE = re.compile(r"gauge_live[a-z]+_(\d+)\.db")
+_WORKER_FILE = re.compile(r"(counter|histogram)_(\d+)\.db")
+# Where dead workers' counters and histograms are folded: <kind>_archive.db.
+ARCHIVE = "archive"
+# Scrapes of one server take turns: folding must not race another's reading.
+LOCK_FILE = "scrape.lock"
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # alive, another user's
+    return True
 
 
 def _forget_dead_workers(directory):
-    """mark_process_dead for every worker whose live-gauge files remain.
+    """mark_process_dead for every dead worker whose live-gauge files remain.
 
     A worker killed without running its exit hooks (harakiri, OOM, SIGKILL) would
     otherwise be counted in the in-flight gauge forever.
     """
     pids = set()
     for path in glob.glob(os.path.join(directory, "gauge_live*.db")):
-        match = _DEAD_GAUGE_FILE.fullmatch(os.path.basename(path))
+        match = _LIVE_GAUGE_FILE.fullmatch(os.path.basename(path))
         if match:
             pids.add(int(match.group(1)))
     for pid in pids:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+        if not _alive(pid):
             multiprocess.mark_process_dead(pid, directory)
-        except PermissionError:
-            pass  # alive, another user's
+
+
+def _fold_dead_workers(directory):
+    """Fold dead workers' counter and histogram files into one archive per kind.
+
+    The archive is written aside and renamed over the old one before the folded
+    files go: a crash between the two would count those workers twice until the
+    server restarts (which empties the directory), never lose them.
+    """
+    dead = {"counter": [], "histogram": []}
+    for path in glob.glob(os.path.join(directory, "*_*.db")):
+        match = _WORKER_FILE.fullmatch(os.path.basename(path))
+        if match and not _alive(int(match.group(2))):
+            dead[match.group(1)].append(path)
+    for kind, paths in dead.items():
+        if not paths:
+            continue
+        archive = os.path.join(directory, f"{kind}_{ARCHIVE}.db")
+        sources = paths + ([archive] if os.path.exists(archive) else [])
+        merged = multiprocess.MultiProcessCollector.merge(sources, accumulate=False)
+        written = os.path.join(directory, f"{kind}_{ARCHIVE}.new")
+        if os.path.exists(written):
+            os.remove(written)
+        values = MmapedDict(written)
+        try:
+            for metric in merged:
+                for sample in metric.samples:
+                    labels = sample.labels
+                    key = mmap_key(
+                        metric.name,
+                        sample.name,
+                        list(labels),
+                        list(labels.values()),
+                        metric.documentation,
+                    )
+                    values.write_value(key, sample.value, 0.0)
+        finally:
+            values.close()
+        os.replace(written, archive)
+        for path in paths:
+            os.remove(path)
 
 
 def exposition() -> bytes:
@@ -275,10 +333,13 @@ def exposition() -> bytes:
     if not MULTIPROCESS:
         return generate_latest(REGISTRY)
     directory = os.environ["PROMETHEUS_MULTIPROC_DIR"]
-    _forget_dead_workers(directory)
-    registry = CollectorRegistry()
-    multiprocess.MultiProcessCollector(registry, path=directory)
-    return generate_latest(registry)
+    with open(os.path.join(directory, LOCK_FILE), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        _forget_dead_workers(directory)
+        _fold_dead_workers(directory)
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry, path=directory)
+        return generate_latest(registry)
 
 
 def metrics_view():
