@@ -154,11 +154,11 @@ LIST_PARAMS = {
     "offset": _param(
         "query",
         "integer",
-        f"Items to skip (offset pages): offset + limit at most {OFFSET_WINDOW};"
-        " beyond, follow next_cursor. Not with cursor.",
+        f"Items to skip (offset pages; none when absent): offset + limit at most"
+        f" {OFFSET_WINDOW}; beyond, follow next_cursor. Never with cursor, so it"
+        " has no default a client would send.",
         minimum=0,
         maximum=MAX_OFFSET,
-        default=0,
     ),
     "cursor": _param(
         "query",
