@@ -6,7 +6,8 @@ BIN := $(VENV)/bin
 export FLASK_APP := myapp
 
 .PHONY: help venv system-packages browser-packages run lint test test-sqlite \
-	test-postgres test-mariadb clean check-deploy deploy-rehearsal scale-test bench
+	test-postgres test-mariadb clean check-deploy deploy-rehearsal scale-test bench \
+	bench-scale
 
 help:
 	@echo "make run   - serve on http://127.0.0.1:5000 in development mode"
@@ -14,6 +15,7 @@ help:
 	@echo "make deploy-rehearsal - deploy this checkout to this machine, end to end"
 	@echo "make scale-test - two app servers behind nginx on shared PostgreSQL and Redis"
 	@echo "make bench - the service under uWSGI and wrk, against a raw WSGI ceiling"
+	@echo "make bench-scale - what lists cost at 10^3, 10^5 and 10^6 records (PostgreSQL)"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -85,3 +87,7 @@ scale-test: venv system-packages
 bench: venv system-packages
 	scripts/system-packages.sh wrk=wrk
 	$(BIN)/python bench/run.py
+
+# A benchmark, not a test: list costs at 10^3, 10^5, 10^6 records (bench/scale.py).
+bench-scale: venv system-packages
+	$(BIN)/python bench/scale.py

@@ -39,6 +39,8 @@ class Config:
     TRUSTED_PROXIES = 0
     # One JSON line per request on the "myapp.access" logger.
     ACCESS_LOG = True
+    # Signs list cursors; None derives a key from the store URLs (myapp.api.paging).
+    CURSOR_SECRET = None
     # Prometheus metrics of every request and store call, served at /metrics.
     METRICS_ENABLED = True
     # Bearer token Prometheus sends for /metrics in production (404 while unset).

@@ -91,6 +91,7 @@ def normalise(app):
         if not config[name]:
             raise ConfigError(f"{name} must be at least 1 (seconds)")
     config["RATELIMIT_DEFAULT"] = _as_optional_text(config["RATELIMIT_DEFAULT"])
+    config["CURSOR_SECRET"] = _as_optional_text(config.get("CURSOR_SECRET"))
     config["METRICS_TOKEN"] = _as_token("METRICS_TOKEN", config["METRICS_TOKEN"])
     config["OTLP_ENDPOINT"] = _as_url(
         "OTLP_ENDPOINT",

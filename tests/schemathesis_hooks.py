@@ -4,8 +4,9 @@ Swagger 2.0 has one ``produces`` list per operation and says that a response
 without a ``schema`` returns no content. Schemathesis applies ``produces`` to
 every response, so it would demand a Content-Type on a 204 or 304, which carry no
 body (RFC 9110). This check replaces content_type_conformance: for a response
-documented without a schema it demands the stronger no body and no Content-Type,
-and for every other response it runs content_type_conformance itself.
+documented without content (no ``schema`` in Swagger 2.0, no ``content`` in
+OpenAPI 3.1) it demands the stronger no body and no Content-Type, and for every
+other response it runs content_type_conformance itself.
 """
 
 import schemathesis
@@ -19,7 +20,9 @@ class UnexpectedContent(AssertionError):
 @schemathesis.check
 def content_type_or_no_content(ctx, response, case):
     documented = case.operation.responses.find_by_status_code(response.status_code)
-    if documented is not None and "schema" not in documented.definition:
+    if documented is not None and not (
+        {"schema", "content"} & set(documented.definition)
+    ):
         if response.content or "content-type" in response.headers:
             raise UnexpectedContent(
                 f"{response.status_code} is documented without a schema, so with no"

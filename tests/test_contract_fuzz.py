@@ -1,6 +1,7 @@
 """Property-based contract testing: schemathesis against a live server, per spec.
 
-For every feature's swagger.json, schemathesis generates valid and invalid
+For every feature's swagger.json (Swagger 2.0) and openapi.json (OpenAPI 3.1),
+schemathesis generates valid and invalid
 requests (coverage, fuzzing and stateful phases: POST then GET/PUT/PATCH/DELETE
 through the Location header) and checks every answer: no server error, a
 documented status, a documented content type, a body matching the documented
@@ -50,12 +51,18 @@ def _operation_count(spec):
     )
 
 
+# Each feature's two documents, by the endpoint that serves them.
+DOCUMENTS = {"swagger.json": "specs", "openapi.json": "openapi"}
+
+
+@pytest.mark.parametrize("document", DOCUMENTS)
 @pytest.mark.parametrize("feature", [blueprint.name for blueprint in FEATURES])
-def test_spec_holds_under_fuzzing(live_server, database_url, feature):
+def test_spec_holds_under_fuzzing(live_server, database_url, feature, document):
     seed = _seed(database_url)
     arguments = ["--config-file", CONFIG, "run", "--max-examples", str(EXAMPLES)]
     arguments += ["--seed", str(seed), "--no-color"]
-    command = [_schemathesis(), *arguments, live_server.spec_url(feature)]
+    url = live_server.page_url(f"{feature}.{DOCUMENTS[document]}")
+    command = [_schemathesis(), *arguments, url]
     environment = {
         **os.environ,
         "MYAPP_FUZZ_TOKEN": live_server.token,
@@ -66,11 +73,11 @@ def test_spec_holds_under_fuzzing(live_server, database_url, feature):
         "  MYAPP_API_TOKENS=t make run\n"
         "then, from the repository root:\n"
         f"  MYAPP_FUZZ_TOKEN=t venv/bin/schemathesis {shlex.join(arguments)}"
-        f" http://127.0.0.1:5000/v1/{feature}/swagger.json\n"
+        f" http://127.0.0.1:5000/v1/{feature}/{document}\n"
         "or run this test again with the same seed:\n"
         f"  MYAPP_FUZZ_SEED={seed} MYAPP_FUZZ_EXAMPLES={EXAMPLES} venv/bin/pytest"
         f" '{Path(__file__).relative_to(ROOT)}::test_spec_holds_under_fuzzing"
-        f"[{feature}]'\n"
+        f"[{feature}-{document}]'\n"
         "(each failure above names its curl command against this test's server)."
     )
     try:
@@ -93,6 +100,10 @@ def test_spec_holds_under_fuzzing(live_server, database_url, feature):
         f"schemathesis found problems in the {feature} spec (exit"
         f" {result.returncode}):\n{result.stdout}\n{result.stderr}\n{reproduce}"
     )
-    spec = live_server.app.test_client().get(live_server.spec_url(feature)).get_json()
+    spec = live_server.app.test_client().get(url).get_json()
     tested = re.search(r"^\s*Tested: (\d+)$", result.stdout, re.MULTILINE)
     assert tested and int(tested.group(1)) == _operation_count(spec), result.stdout
+    # Links are followed from a 201's Location: none means no write was let in,
+    # e.g. the token was not sent as the document's security scheme says.
+    links = re.search(r"API Links: +(\d+) covered", result.stdout)
+    assert links and int(links.group(1)) > 0, result.stdout

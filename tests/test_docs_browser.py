@@ -1,10 +1,11 @@
 """/docs in a real browser: headless Chromium (Debian's) driven by Playwright.
 
-A developer's path through the page: the selector lists every feature's spec,
-each one renders, Authorize takes the bearer token, and "Try it out" creates a
-foo whose 201 shows in the page. The page must load nothing from elsewhere and
-run under the service's Content-Security-Policy without a console error. A
-screenshot is saved under .test-artifacts/.
+A developer's path through the page: it opens on the whole service's OpenAPI
+3.1 document, the selector lists it and every feature's OpenAPI 3.1 document and
+Swagger 2.0 spec, each one renders, Authorize takes the bearer token, and "Try it
+out" creates a foo whose 201 shows in the page. The page must load nothing from
+elsewhere and run under the service's Content-Security-Policy without a console
+error. A screenshot is saved under .test-artifacts/.
 
 `make test` installs Chromium (Debian package `chromium`) when it is missing;
 elsewhere this test skips, saying so.
@@ -95,6 +96,10 @@ def _spec(feature, live_server):
     return live_server.app.test_client().get(live_server.spec_url(feature)).get_json()
 
 
+def _document(live_server, url):
+    return live_server.app.test_client().get(url).get_json()
+
+
 def _operations(spec):
     return sum(
         method in ("get", "put", "post", "delete", "patch")
@@ -103,27 +108,49 @@ def _operations(spec):
     )
 
 
-def test_docs_page_lists_every_spec_and_creates_a_foo(
+def _offered(live_server):
+    """What /docs should offer, in order: (selector label, document URL)."""
+    offered = [("myapp (OpenAPI 3.1)", "/openapi.json")]
+    for blueprint in FEATURES:
+        name = blueprint.name
+        for version, endpoint in (("OpenAPI 3.1", "openapi"), ("Swagger 2.0", "specs")):
+            url = live_server.page_url(f"{name}.{endpoint}")
+            offered.append((f"{name} ({version})", url.removeprefix(live_server.url)))
+    return offered
+
+
+def test_docs_page_lists_every_document_and_creates_a_foo(
     page, seen, live_server, database_url
 ):
-    features = [blueprint.name for blueprint in FEATURES]
+    offered = _offered(live_server)
     page.goto(f"{live_server.url}/docs")
     selector = page.locator(".topbar select")
     selector.wait_for()
-    assert selector.locator("option").all_inner_texts() == features
+    assert selector.locator("option").all_inner_texts() == [
+        label for label, _ in offered
+    ]
+    # The whole service's OpenAPI 3.1 document is the one shown first.
+    assert selector.input_value() == "/openapi.json"
+    service = _document(live_server, "/openapi.json")
+    page.locator(".information-container .title").filter(
+        has_text=service["info"]["title"]
+    ).wait_for()
+    page.locator(".information-container .title .version-stamp").filter(
+        has_text="OAS 3.1"
+    ).wait_for()
 
-    for feature in reversed(features):
-        spec = _spec(feature, live_server)
-        selector.select_option(label=feature)
+    for label, url in reversed(offered):
+        document = _document(live_server, url)
+        selector.select_option(label=label)
         title = page.locator(".information-container .title")
-        title.filter(has_text=spec["info"]["title"]).wait_for()
-        assert page.locator(".opblock").count() == _operations(spec), feature
-    assert selector.input_value() == live_server.spec_url("foo").removeprefix(
-        live_server.url
-    )
+        title.filter(has_text=document["info"]["title"]).wait_for()
+        page.locator(".opblock").first.wait_for()
+        assert page.locator(".opblock").count() == _operations(document), label
+    assert selector.input_value() == "/openapi.json"
 
+    # An HTTP bearer scheme: swagger-ui takes the token alone and adds "Bearer".
     page.click("button.authorize")
-    page.fill(".modal-ux input", f"Bearer {live_server.token}")
+    page.fill(".modal-ux input", live_server.token)
     page.click(".modal-ux button.authorize")
     page.click(".modal-ux button.btn-done")
 
@@ -138,6 +165,7 @@ def test_docs_page_lists_every_spec_and_creates_a_foo(
     ) as answer:
         operation.locator("button.execute").click()
     sent = answer.value.request
+    assert sent.url == f"{live_server.url}/v1/foo/"
     assert sent.headers["authorization"] == f"Bearer {live_server.token}"
     assert answer.value.status == 201
 

@@ -10,6 +10,7 @@ from werkzeug.wrappers import Response
 
 from . import bodies, idempotency, paging, preconditions
 from .problems import StoreUnavailable, ValidationFailed
+from .stored import encode
 
 JSON_MIMETYPE = "application/json"
 
@@ -37,15 +38,22 @@ def _found(model, id):
 
 
 def list_records(model):
-    query = paging.page_query(model.sortable, model.filterable)
-    records, total = model.page(query)
-    body = b'{"items":[%s],"total":%d,"limit":%d,"offset":%d}' % (
-        b",".join(record.as_bytes() for record in records),
-        total,
-        query.limit,
-        query.offset,
+    """A page of a collection: offset pages keep ``offset``, cursor pages have none."""
+    query = paging.page_query(model)
+    page = model.page(query)
+    cursor = paging.next_cursor(model, query, page)
+    body = (
+        b'{"items":[%s],"total":%d,"total_exact":%s,"limit":%d,%s"next_cursor":%s}'
+        % (
+            b",".join(record.as_bytes() for record in page.records),
+            page.total,
+            b"true" if page.total_exact else b"false",
+            query.limit,
+            b"" if query.offset is None else b'"offset":%d,' % query.offset,
+            b"null" if cursor is None else encode(cursor),
+        )
     )
-    link = paging.link_header(query, total)
+    link = paging.link_header(query, cursor)
     return json_response(body, headers={"Link": link} if link else None)
 
 

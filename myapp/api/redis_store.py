@@ -14,6 +14,7 @@ from functools import cached_property
 from flask import current_app
 
 from ..db import redis_store
+from .paging import Page
 from .metrics import store_call
 from .stored import StoredModel, encode, rfc3339, utcnow
 
@@ -98,19 +99,57 @@ class RedisModel(StoredModel):
         return cls(stored) if stored is not None else None
 
     @classmethod
+    def position_from_json(cls, sort, values):
+        """A cursor's position: the creation sequence of the last record served."""
+        if sort or not isinstance(values, list) or len(values) != 1:
+            raise ValueError("a position of another order")
+        (sequence,) = values
+        if not isinstance(sequence, int) or isinstance(sequence, bool):
+            raise TypeError("the sequence is not an integer")
+        return (sequence,)
+
+    @classmethod
     @store_call("redis", "page")
     def page(cls, query):
+        """A page in creation order: by rank (offset) or after a sequence (cursor).
+
+        The index is scored by creation sequence, so a cursor page is a range by
+        score, of constant cost at any depth; ZCARD is O(1). One entry more than
+        the page is read, to know whether another page follows.
+        """
         index = cls._key("index")
         with redis_store.pipeline(transaction=False) as pipe:
             pipe.zcard(index)
-            pipe.zrange(index, query.offset, query.offset + query.limit - 1)
-            total, ids = pipe.execute()
-        if not ids:
-            return [], total
+            if query.after is None:
+                pipe.zrange(
+                    index,
+                    query.offset,
+                    query.offset + query.limit,
+                    withscores=True,
+                    score_cast_func=int,
+                )
+            else:
+                pipe.zrangebyscore(
+                    index,
+                    f"({query.after[0]}",
+                    "+inf",
+                    start=0,
+                    num=query.limit + 1,
+                    withscores=True,
+                    score_cast_func=int,
+                )
+            counted, entries = pipe.execute()
+        next_position = None
+        if len(entries) > query.limit:
+            entries = entries[: query.limit]
+            next_position = (entries[-1][1],)
+        if not entries:
+            return Page([], counted, None)
         # A record deleted between the two reads is skipped.
         prefix = cls._key("")
-        stored = redis_store.mget([prefix + id for id in ids])
-        return [cls(value) for value in stored if value is not None], total
+        stored = redis_store.mget([prefix + id for id, _ in entries])
+        records = [cls(value) for value in stored if value is not None]
+        return Page(records, counted, next_position)
 
     @classmethod
     @store_call("redis", "create")

@@ -2,22 +2,34 @@
 
 The spec must tell the truth: every status an operation can answer is listed with
 its schema and headers, and tests (the contract tests, schemathesis over a live
-server) hold the service to it.
+server) hold the service to it. CrudDocs writes the Swagger 2.0 spec (flask-restx
+renders it); the OpenAPI 3.1 document is translated from it (openapi.py), with
+the models' own JSON Schemas, so the two always say the same.
 """
 
 import copy
+import re
 
 from flask import current_app
 from flask_restx import Api
 
+from . import openapi
 from .auth import require_token_for_writes
 from .bodies import JSON, MERGE_PATCH
 from .idempotency import HEADER as IDEMPOTENCY_HEADER
 from .idempotency import KEY_PATTERN, MAX_KEY_LENGTH, REPLAYED_HEADER
-from .paging import DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET
+from .paging import (
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    MAX_OFFSET,
+    OFFSET_WINDOW,
+    field_kind,
+    filter_operators,
+)
 from .problems import PROBLEM_MIMETYPE
 from .schemas import PROBLEM, list_schema, swagger_schema
 
+# Swagger 2.0 has no bearer scheme: the header is an API key holding both words.
 BEARER = {
     "bearer": {
         "type": "apiKey",
@@ -25,6 +37,15 @@ BEARER = {
         "name": "Authorization",
         "description": "Writes need `Bearer <token>` with one of the service's API"
         " tokens: type both words.",
+    }
+}
+# The same requirement as OpenAPI 3.1 says it (same name, so operations agree).
+BEARER_HTTP = {
+    "bearer": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "Writes need one of the service's API tokens, sent as"
+        " `Authorization: Bearer <token>` (in swagger-ui: type the token alone).",
     }
 }
 
@@ -37,8 +58,9 @@ def _problem_output(data, code, headers=None):
 SERVICE_NOTES = """
 
 Reads are public. Writes need `Authorization: Bearer <token>` with one of the
-service's API tokens (in this page: **Authorize**, then type `Bearer <token>`);
-a service configured without tokens (development) accepts writes without one.
+service's API tokens (in the docs: **Authorize**, then type the token on an
+OpenAPI 3.1 page, `Bearer <token>` on a Swagger 2.0 one); a service configured
+without tokens (development) accepts writes without one.
 
 Every error is `application/problem+json` (RFC 9457). A method a path does not
 list is answered 405 with an `Allow` header; `HEAD` is answered wherever `GET` is,
@@ -46,7 +68,8 @@ with the same headers and no body. Every response carries `X-Request-ID`."""
 
 
 class FeatureApi(Api):
-    """One feature's Api: docs at /<name>/docs and spec at /<name>/swagger.json.
+    """One feature's Api: docs at /<name>/docs, specs at /<name>/swagger.json
+    (Swagger 2.0) and /<name>/openapi.json (OpenAPI 3.1).
 
     Errors are left to the app's problem+json handlers rather than restx's own.
     """
@@ -60,11 +83,21 @@ class FeatureApi(Api):
             description=description + SERVICE_NOTES,
             **kwargs,
         )
-        # Filled by CrudDocs: each documented model, to adapt the spec to its store.
+        # Filled by CrudDocs: each documented model, to adapt the spec to its store,
+        # and the JSON Schema behind each of the spec's definitions.
         self.crud_docs = []
+        self.json_schemas = {}
         blueprint.before_request(require_token_for_writes)
+        blueprint.add_url_rule(
+            f"/{name}/openapi.json", "openapi", self._serve_openapi, methods=["GET"]
+        )
+        blueprint.record_once(self._register_on_app)
         # Listed so the spec's "produces" admits the error bodies too.
         self.representations[PROBLEM_MIMETYPE] = _problem_output
+
+    def _register_on_app(self, state):
+        """Found by the service-wide docs (/docs, /openapi.json) by feature name."""
+        state.app.extensions.setdefault("feature_apis", {})[self.blueprint.name] = self
 
     def error_router(self, original_handler, e):
         return original_handler(e)
@@ -85,8 +118,24 @@ class FeatureApi(Api):
             if "patch" in operations:
                 operations["patch"]["consumes"] = [MERGE_PATCH, JSON]
         for docs in self.crud_docs:
-            docs.document_store_limits(spec)
+            docs.document_store_limits(spec["definitions"], spec["paths"])
         return spec
+
+    @property
+    def openapi_document(self) -> dict:
+        """The OpenAPI 3.1 document: the Swagger 2.0 spec's content, built once."""
+        documents = current_app.extensions.setdefault("feature_openapi", {})
+        if self.blueprint.name not in documents:
+            document = openapi.from_swagger(
+                self.__schema__, self.json_schemas, BEARER_HTTP, PROBLEM_MIMETYPE
+            )
+            for docs in self.crud_docs:
+                docs.document_store_limits(document["components"]["schemas"])
+            documents[self.blueprint.name] = document
+        return documents[self.blueprint.name]
+
+    def _serve_openapi(self):
+        return current_app.json.response(self.openapi_document)
 
 
 def _param(location, kind, description, **bounds):
@@ -103,9 +152,34 @@ LIST_PARAMS = {
         default=DEFAULT_LIMIT,
     ),
     "offset": _param(
-        "query", "integer", "Items to skip.", minimum=0, maximum=MAX_OFFSET, default=0
+        "query",
+        "integer",
+        f"Items to skip (offset pages; none when absent): offset + limit at most"
+        f" {OFFSET_WINDOW}; beyond, follow next_cursor. Never with cursor, so it"
+        " has no default a client would send.",
+        minimum=0,
+        maximum=MAX_OFFSET,
+    ),
+    "cursor": _param(
+        "query",
+        "string",
+        "A next_cursor from a page of this collection: the page after it, in the"
+        " sort and with the filters it was made with (sent again, they must be the"
+        " same). Not with offset.",
+        minLength=1,
     ),
 }
+# How each kind of field is documented as a query parameter (Swagger 2.0 types).
+_FILTER_TYPES = {
+    "string": {"type": "string"},
+    "enum": {"type": "string"},
+    "boolean": {"type": "boolean"},
+    "integer": {"type": "integer", "format": "int64"},
+    "number": {"type": "number"},
+    "date": {"type": "string", "format": "date"},
+    "date-time": {"type": "string", "format": "date-time"},
+}
+_RANGE_WORDS = {"gt": "after", "gte": "from", "lt": "before", "lte": "up to"}
 IF_MATCH = _param(
     "header",
     "string",
@@ -152,8 +226,16 @@ ETAG = {
 LOCATION = {"Location": _header("Path of the new resource.", pattern="^/")}
 LINK = {
     "Link": _header(
-        'RFC 8288 links to the rel="next" and rel="prev" pages, where they exist.',
+        'RFC 8288 links: rel="next" is the cursor link (whenever next_cursor is'
+        ' not null), rel="prev" the offset link on offset pages past the first.',
         required=False,
+    )
+}
+# Every response has it (observability.py), so every response documents it.
+REQUEST_ID = {
+    "X-Request-ID": _header(
+        "The request's id: the client's own if it sent a sane one, else a new one.",
+        pattern="^[A-Za-z0-9._:@/+=-]{1,128}$",
     )
 }
 RETRY_AFTER = {
@@ -183,27 +265,29 @@ class CrudDocs:
     def __init__(self, namespace, model, name):
         self.ns = namespace
         self.model = model
-        self.read = namespace.schema_model(name, swagger_schema(model.read_schema))
-        self.write = namespace.schema_model(
-            f"{name}Write", swagger_schema(model.write_schema)
-        )
-        self.patch_model = namespace.schema_model(
-            f"{name}Patch", swagger_schema(model.patch_schema)
-        )
-        self.page = namespace.schema_model(
+        self.apis = [api for api in namespace.apis if isinstance(api, FeatureApi)]
+        self.read = self._schema_model(name, model.read_schema)
+        self.write = self._schema_model(f"{name}Write", model.write_schema)
+        self.patch_model = self._schema_model(f"{name}Patch", model.patch_schema)
+        self.page = self._schema_model(
             f"{name}Page",
-            swagger_schema(
-                list_schema({"$ref": f"#/definitions/{name}"}, f"{name} Page")
-            ),
+            list_schema({"$ref": f"#/definitions/{name}"}, f"{name} Page"),
         )
-        self.problem = namespace.schema_model("Problem", PROBLEM)
+        self.problem = self._schema_model("Problem", PROBLEM)
         self.name = name
-        for api in namespace.apis:
-            if isinstance(api, FeatureApi):
-                api.crud_docs.append(self)
+        for api in self.apis:
+            api.crud_docs.append(self)
 
-    def document_store_limits(self, spec):
-        """Forbid, in ``spec``, the characters this app's store cannot hold.
+    def _schema_model(self, name, json_schema):
+        """A definition of the spec: Swagger 2.0's cut of ``json_schema``, which
+        the OpenAPI 3.1 document gets whole."""
+        for api in self.apis:
+            api.json_schemas[name] = json_schema
+        return self.ns.schema_model(name, swagger_schema(json_schema))
+
+    def document_store_limits(self, schemas, paths=None):
+        """Forbid, in the ``schemas`` of a spec (and the filters of its ``paths``),
+        the characters this app's store cannot hold.
 
         The service answers them with a 400 (PostgreSQL cannot hold NUL), so the
         text the client sends, in a body or a filter, is documented without them.
@@ -213,10 +297,10 @@ class CrudDocs:
             return
         pattern = "^[^" + "".join(f"\\u{ord(c):04x}" for c in characters) + "]*$"
         for definition in (f"{self.name}Write", f"{self.name}Patch"):
-            for schema in spec["definitions"][definition]["properties"].values():
+            for schema in schemas[definition]["properties"].values():
                 if schema.get("type") == "string" and "format" not in schema:
                     schema.setdefault("pattern", pattern)
-        for operations in spec["paths"].values():
+        for operations in (paths or {}).values():
             for method, operation in operations.items():
                 if method == "parameters" or self.ns.name not in operation["tags"]:
                     continue
@@ -228,8 +312,10 @@ class CrudDocs:
 
     def _apply(self, function, responses, params=None, body=None, secured=False):
         for code, (description, model, headers) in responses.items():
-            kwargs = {"headers": headers} if headers else {}
-            function = self.ns.response(code, description, model, **kwargs)(function)
+            headers = {**(headers or {}), **REQUEST_ID}
+            function = self.ns.response(code, description, model, headers=headers)(
+                function
+            )
         doc = {"params": params or {}}
         if secured:
             doc["security"] = "bearer"
@@ -275,12 +361,32 @@ class CrudDocs:
     def _list_params(self):
         params = dict(LIST_PARAMS)
         if self.model.sortable:
-            options = [f"{p}{f}" for f in self.model.sortable for p in ("", "-")]
+            fields = "|".join(re.escape(name) for name in self.model.sortable)
             params["sort"] = _param(
-                "query", "string", "Sort order; '-' for descending.", enum=options
+                "query",
+                "string",
+                "Sort order: a comma-separated list of "
+                + ", ".join(self.model.sortable)
+                + ", each optionally prefixed with '-' for descending; ties are"
+                " broken by id in the direction of the last key.",
+                pattern=f"^-?({fields})(,-?({fields}))*$",
             )
+        properties = self.model.read_schema["properties"]
         for name in self.model.filterable:
-            params[name] = _param("query", "string", f"Exact match on {name}.")
+            schema = properties[name]
+            kind = field_kind(schema)
+            typed = dict(_FILTER_TYPES[kind])
+            if kind == "enum":
+                typed["enum"] = list(schema["enum"])
+            for operator in filter_operators(self.model, name):
+                if operator == "eq":
+                    parameter, description = name, f"Exact match on {name}."
+                else:
+                    parameter = f"{name}[{operator}]"
+                    description = (
+                        f"Only {name} {_RANGE_WORDS[operator]} this value ({operator})."
+                    )
+                params[parameter] = {"in": "query", "description": description, **typed}
         return params
 
     def list(self, function):

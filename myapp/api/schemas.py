@@ -97,24 +97,46 @@ def swagger_schema(schema):
             value = swagger_schema(value)
         elif key == "allOf":
             value = [swagger_schema(sub) for sub in value]
+        elif key == "type" and isinstance(value, list) and "null" in value:
+            # Swagger 2.0 has no null type: one type, and its nullable extension.
+            (value,) = [kind for kind in value if kind != "null"]
+            result["x-nullable"] = True
         result[key] = value
     return result
 
 
 def list_schema(item_schema, title):
-    """The page of items every collection GET returns."""
+    """The page of items every collection GET returns (offset pages add ``offset``)."""
     return {
         "$schema": DRAFT_07,
         "title": title,
         "type": "object",
         "properties": {
             "items": {"type": "array", "items": item_schema},
-            "total": {"type": "integer", "minimum": 0},
+            "total": {
+                "type": "integer",
+                "minimum": 0,
+                "maximum": 10000,
+                "description": "Records matching the filters, counted up to 10000.",
+            },
+            "total_exact": {
+                "type": "boolean",
+                "description": "False when more than 10000 records match.",
+            },
             "limit": {"type": "integer", "minimum": 1, "maximum": 100},
-            "offset": {"type": "integer", "minimum": 0},
+            "offset": {
+                "type": "integer",
+                "minimum": 0,
+                "description": "On offset pages only.",
+            },
+            "next_cursor": {
+                "type": ["string", "null"],
+                "description": "Send as ?cursor= for the page after this one;"
+                " null when no record follows.",
+            },
         },
         "additionalProperties": False,
-        "required": ["items", "total", "limit", "offset"],
+        "required": ["items", "total", "total_exact", "limit", "next_cursor"],
     }
 
 

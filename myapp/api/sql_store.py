@@ -5,9 +5,11 @@ write bumps: an update or delete only applies ``WHERE version = <the one read>``
 so concurrent writes never overwrite each other unseen.
 """
 
+import hashlib
 import json
+import operator
 import select
-from datetime import date
+from datetime import date, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
@@ -15,6 +17,7 @@ from werkzeug.exceptions import BadRequest, Conflict
 
 from ..db import sql
 from .fields import MAX_ID, MAX_INDEXED_LENGTH, Field
+from .paging import TOTAL_BOUND, Page, SortKey, field_kind
 from .metrics import store_call
 from .problems import FieldConflict, MissingReference, ValidationFailed
 from .stored import StoredModel, rfc3339, utcnow
@@ -101,11 +104,55 @@ def column_type(field: Field):
     }[kind]
 
 
+# PostgreSQL truncates longer identifiers (MySQL refuses those over 64).
+MAX_IDENTIFIER_LENGTH = 63
+
+
+def _identifier(name):
+    """``name``, or when too long its start and a hash of the whole (stable)."""
+    if len(name) <= MAX_IDENTIFIER_LENGTH:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:8]
+    return f"{name[: MAX_IDENTIFIER_LENGTH - 9]}_{digest}"
+
+
+def list_indexes(name: str, declared) -> list[tuple[str, tuple[str, ...]]]:
+    """(index name, columns) of the indexes that keep a table's lists flat.
+
+    Lists are keyset pages on (sort keys..., id), oldest first by default, so:
+
+    - ``ix_<table>_created_at`` on (created_at, id): the default order;
+    - ``ix_<table>_<field>`` on (field, id) for every field lists sort by:
+      ``?sort=field`` and ``?sort=-field`` (read backwards);
+    - ``ix_<table>_<field>_created_at`` on (field, created_at, id) for every
+      field lists filter by: ``?field=v`` in the default order, and the bounded
+      count of any filter on it, read from the index alone.
+
+    ``id`` is the primary key. Other combinations (several sort keys, a filter
+    with another sort, a range in the default order) are served correctly with
+    these, reading more rows. The scaffold's migrations write the same.
+    """
+    indexes = [
+        (f"ix_{name}_{field.name}", (field.name, "id"))
+        for field in declared
+        if field.indexed
+    ]
+    indexes.append((f"ix_{name}_created_at", ("created_at", "id")))
+    indexes += [
+        (
+            _identifier(f"ix_{name}_{field.name}_created_at"),
+            (field.name, "created_at", "id"),
+        )
+        for field in declared
+        if field.operators
+    ]
+    return indexes
+
+
 def build_table(name, declared, metadata):
     """The table of a declaration: columns, unique and foreign keys, list indexes.
 
-    Every field a list sorts or filters by gets an index on (field, id), the order
-    keyset pages walk; created_at too (the default order).
+    Lists are served by the indexes of ``list_indexes``.
     """
     columns = [sa.Column("id", sa.Integer, primary_key=True)]
     constraints = []
@@ -132,8 +179,9 @@ def build_table(name, declared, metadata):
         sa.Column("updated_at", Timestamp, nullable=False),
         sa.Column("version", sa.Integer, nullable=False),
     ]
-    indexed = [field.name for field in declared if field.indexed] + ["created_at"]
-    indexes = [sa.Index(f"ix_{name}_{column}", column, "id") for column in indexed]
+    indexes = [
+        sa.Index(index, *columns) for index, columns in list_indexes(name, declared)
+    ]
     # Never reuse the id of a deleted row (SQLite would, without AUTOINCREMENT).
     return sa.Table(
         name,
@@ -167,6 +215,54 @@ def _violation(error):
 
 # The label of the total that comes with each row of a page.
 PAGE_TOTAL = "_page_total"
+
+_COMPARE = {
+    "eq": operator.eq,
+    "gt": operator.gt,
+    "gte": operator.ge,
+    "lt": operator.lt,
+    "lte": operator.le,
+}
+
+
+def _keyset_after(columns, after_nulls, nulls_largest):
+    """Conditions for the rows after a position in the order of ``columns``.
+
+    ``columns`` is [(column, descending)], the position is bound as ``after_<i>``
+    (``after_nulls[i]`` says which values are NULL). Lexicographic: a row is
+    after when its keys equal the position's up to some key and that key lies
+    beyond. NULLs sort as the database sorts them: largest on PostgreSQL,
+    smallest on SQLite and MySQL/MariaDB. The leading key also gets a plain
+    bound, redundant with the rest, so the database seeks its index to the
+    position instead of reading the order from its start.
+    """
+
+    def value(index):
+        return sa.bindparam(f"after_{index}", type_=columns[index][0].type)
+
+    def equal(index):
+        column = columns[index][0]
+        return column.is_(None) if after_nulls[index] else column == value(index)
+
+    def beyond(index, or_equal=False):
+        column, descending = columns[index]
+        nulls_follow = nulls_largest != descending
+        if after_nulls[index]:
+            if nulls_follow:
+                return column.is_(None) if or_equal else sa.false()
+            return sa.true() if or_equal else column.is_not(None)
+        if descending:
+            compared = column <= value(index) if or_equal else column < value(index)
+        else:
+            compared = column >= value(index) if or_equal else column > value(index)
+        if nulls_follow and column.nullable:
+            return compared | column.is_(None)
+        return compared
+
+    alternatives = [
+        sa.and_(*(equal(j) for j in range(i)), beyond(i)) for i in range(len(columns))
+    ]
+    return [beyond(0, or_equal=True), sa.or_(*alternatives)]
 
 
 class SqlModel(StoredModel):
@@ -286,62 +382,140 @@ class SqlModel(StoredModel):
         return cls(row) if row is not None else None
 
     @classmethod
-    def _page_statement(cls, sort, filter_names):
-        """The page and count statements for one sort and set of filters, cached.
+    def order_keys(cls, sort):
+        """The keys a page is ordered by: the sort (or oldest first), then ``id``.
 
-        Filter values, limit and offset are bound parameters, so the few shapes a
-        model's lists can take are built once each.
+        ``id`` breaks ties in the direction of the last key, so the order is total
+        and a keyset position names exactly one place in it.
         """
-        key = (sort, filter_names)
-        statements = cls._page_statements.get(key)
+        if not sort:
+            return (SortKey("created_at"), SortKey("id"))
+        if any(key.name == "id" for key in sort):
+            return tuple(sort)
+        return (*sort, SortKey("id", sort[-1].descending))
+
+    @classmethod
+    def position_from_json(cls, sort, values):
+        """A cursor's position, typed back by each key's field schema."""
+        keys = cls.order_keys(sort)
+        if not isinstance(values, list) or len(values) != len(keys):
+            raise ValueError("a position of another order")
+        properties = cls.read_schema["properties"]
+        typed = []
+        for key, value in zip(keys, values):
+            if value is None and cls.table.c[key.name].nullable:
+                typed.append(None)
+                continue
+            kind = field_kind(properties[key.name])
+            if kind in ("integer", "number", "boolean"):
+                expected = {"integer": int, "number": (int, float), "boolean": bool}
+                if not isinstance(value, expected[kind]) or (
+                    kind != "boolean" and isinstance(value, bool)
+                ):
+                    raise TypeError(f"{key.name} is not a {kind}")
+                typed.append(value)
+            elif not isinstance(value, str):
+                raise TypeError(f"{key.name} is not text")
+            elif kind == "date-time":
+                typed.append(datetime.fromisoformat(value))
+            elif kind == "date":
+                typed.append(date.fromisoformat(value))
+            else:
+                typed.append(value)
+        return tuple(typed)
+
+    @classmethod
+    def _page_statement(cls, shape):
+        """The page and count statements for one shape of list, cached.
+
+        The shape is what changes the SQL: the order, each filter's field and
+        operator, whether the page starts after a position (and which of its
+        values are NULL), and the dialect. Values are bound parameters.
+        """
+        statements = cls._page_statements.get(shape)
         if statements is not None:
             return statements
+        keys, filter_shape, after_nulls, dialect = shape
         table = cls.table
         conditions = [
-            table.c[name] == sa.bindparam(f"filter_{name}") for name in filter_names
+            _COMPARE[operator](
+                table.c[name], sa.bindparam(f"filter_{index}", type_=table.c[name].type)
+            )
+            for index, (name, operator) in enumerate(filter_shape)
         ]
-        if sort is None:
-            order = [table.c.created_at, table.c.id]
-        else:
-            name, descending = sort
-            column = table.c[name]
-            order = [column.desc() if descending else column.asc()]
-            if name != "id":
-                order.append(table.c.id.desc() if descending else table.c.id.asc())
-        count = sa.select(sa.func.count()).select_from(table).where(*conditions)
-        page = (
-            sa.select(table, count.scalar_subquery().label(PAGE_TOTAL))
+        # Bounded: the count stops at one past the bound, whatever the table's size.
+        matching = (
+            sa.select(sa.literal_column("1"))
+            .select_from(table)
             .where(*conditions)
-            .order_by(*order)
-            .limit(sa.bindparam("page_limit", type_=sa.Integer))
-            .offset(sa.bindparam("page_offset", type_=sa.BigInteger))
+            .limit(TOTAL_BOUND + 1)
+            .subquery("matching")
         )
-        statements = cls._page_statements[key] = (page, count)
+        count = sa.select(sa.func.count()).select_from(matching)
+        columns = [(table.c[key.name], key.descending) for key in keys]
+        page = sa.select(table, count.scalar_subquery().label(PAGE_TOTAL)).where(
+            *conditions
+        )
+        if after_nulls is not None:
+            page = page.where(
+                *_keyset_after(columns, after_nulls, dialect == "postgresql")
+            )
+        page = page.order_by(
+            *(
+                column.desc() if descending else column.asc()
+                for column, descending in columns
+            )
+        ).limit(sa.bindparam("page_limit", type_=sa.Integer))
+        if after_nulls is None:
+            page = page.offset(sa.bindparam("page_offset", type_=sa.Integer))
+        statements = cls._page_statements[shape] = (page, count)
         return statements
 
     @classmethod
     @store_call("sql", "page")
     def page(cls, query):
-        """A page of records and the total, in one statement (two past the end).
+        """A page of records, a bounded count and where the next page starts.
 
-        The total comes from a scalar subquery beside the page's rows, so both see
-        the same snapshot; only an empty page past the first has to count apart.
+        One statement: the count is a scalar subquery beside the page's rows, so
+        both see the same snapshot; only an empty page has to count apart. One row
+        more than the page is read, to know whether another page follows.
         """
-        cls._check_storable(query.filters, where="query")
-        page, count = cls._page_statement(query.sort, tuple(sorted(query.filters)))
-        parameters = {f"filter_{name}": value for name, value in query.filters.items()}
-        rows = cls._run(
-            page,
-            lambda result: result.mappings().all(),
-            {**parameters, "page_limit": query.limit, "page_offset": query.offset},
+        cls._check_storable(
+            {f.parameter: f.value for f in query.filters}, where="query"
         )
-        if rows:
-            total = rows[0][PAGE_TOTAL]
-        elif query.offset == 0:
-            total = 0
+        keys = cls.order_keys(query.sort)
+        after_nulls = (
+            None
+            if query.after is None
+            else tuple(value is None for value in query.after)
+        )
+        shape = (
+            keys,
+            tuple((f.name, f.operator) for f in query.filters),
+            after_nulls,
+            cls._bind().dialect.name,
+        )
+        page, count = cls._page_statement(shape)
+        parameters = {f"filter_{i}": f.value for i, f in enumerate(query.filters)}
+        bound = {**parameters, "page_limit": query.limit + 1}
+        if query.after is None:
+            bound["page_offset"] = query.offset
         else:
-            total = cls._run(count, lambda result: result.scalar_one(), parameters)
-        return [cls(row) for row in rows], total
+            bound.update(
+                (f"after_{i}", value)
+                for i, value in enumerate(query.after)
+                if value is not None
+            )
+        rows = cls._run(page, lambda result: result.mappings().all(), bound)
+        if rows:
+            counted = rows[0][PAGE_TOTAL]
+        else:
+            counted = cls._run(count, lambda result: result.scalar_one(), parameters)
+        next_position = None
+        if len(rows) > query.limit:
+            rows = rows[: query.limit]
+            next_position = tuple(rows[-1][key.name] for key in keys)
+        return Page([cls(row) for row in rows], counted, next_position)
 
     @classmethod
     def _column_values(cls, data):

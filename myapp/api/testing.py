@@ -8,8 +8,10 @@ collection, and adds tests for what is its own.
 import json
 import re
 import threading
+from urllib.parse import urlencode
 
 import pytest
+from itsdangerous import URLSafeSerializer
 from jsonschema import Draft4Validator, FormatChecker
 
 PROBLEM = "application/problem+json"
@@ -42,12 +44,24 @@ class SpecChecker:
         expected_type = PROBLEM if response.status_code >= 400 else "application/json"
         assert response.mimetype == expected_type
         body = response.get_json()
-        schema = dict(entry["schema"], definitions=self.spec["definitions"])
+        schema = _nullable(dict(entry["schema"], definitions=self.spec["definitions"]))
         errors = list(
             Draft4Validator(schema, format_checker=FormatChecker()).iter_errors(body)
         )
         assert not errors, f"body does not match the documented schema: {errors}"
         return body
+
+
+def _nullable(schema):
+    """Swagger 2.0's ``x-nullable`` as JSON Schema, so a validator honours it."""
+    if isinstance(schema, list):
+        return [_nullable(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    result = {key: _nullable(value) for key, value in schema.items()}
+    if result.pop("x-nullable", False) and "type" in result:
+        result["type"] = [result["type"], "null"]
+    return result
 
 
 def assert_problem(response, status, with_errors=False):
@@ -422,49 +436,180 @@ class CrudContract:
     def test_empty_list(self, client, spec):
         response = client.get(self.collection)
         body = spec.check(response, "GET", self.list_template)
-        assert body == {"items": [], "total": 0, "limit": 20, "offset": 0}
+        assert body == {
+            "items": [],
+            "total": 0,
+            "total_exact": True,
+            "limit": 20,
+            "offset": 0,
+            "next_cursor": None,
+        }
         assert "Link" not in response.headers
+
+    def next_link(self, response):
+        """The rel="next" target of a response's Link header."""
+        found = re.search(r'<([^>]*)>; rel="next"', response.headers.get("Link", ""))
+        return found and found.group(1)
 
     def test_list_pages_oldest_first_with_links(self, client, spec):
         created = [self.create(client, f"item {n}").get_json() for n in range(5)]
         response = client.get(f"{self.collection}?limit=2")
         body = spec.check(response, "GET", self.list_template)
-        assert body == {"items": created[:2], "total": 5, "limit": 2, "offset": 0}
+        cursor = body.pop("next_cursor")
+        assert body == {
+            "items": created[:2],
+            "total": 5,
+            "total_exact": True,
+            "limit": 2,
+            "offset": 0,
+        }
+        assert isinstance(cursor, str) and cursor
         assert response.headers["Link"] == (
-            f'<{self.collection}?limit=2&offset=2>; rel="next"'
+            f'<{self.collection}?{urlencode({"cursor": cursor, "limit": 2})}>;'
+            ' rel="next"'
         )
 
         response = client.get(f"{self.collection}?limit=2&offset=2")
-        assert response.get_json()["items"] == created[2:4]
+        body = response.get_json()
+        assert body["items"] == created[2:4]
         assert response.headers["Link"] == (
-            f'<{self.collection}?limit=2&offset=4>; rel="next", '
+            f'<{self.collection}?{urlencode({"cursor": body["next_cursor"]})}'
+            '&limit=2>; rel="next", '
             f'<{self.collection}?limit=2&offset=0>; rel="prev"'
         )
 
-        response = client.get(f"{self.collection}?offset=4&limit=2")
+        # A page that ends on the last record has no next.
+        response = client.get(f"{self.collection}?offset=4&limit=1")
         assert response.get_json()["items"] == created[4:]
+        assert response.get_json()["next_cursor"] is None
         assert response.headers["Link"] == (
-            f'<{self.collection}?limit=2&offset=2>; rel="prev"'
+            f'<{self.collection}?limit=1&offset=3>; rel="prev"'
         )
 
         response = client.get(f"{self.collection}?offset=10")
         assert response.get_json() == {
             "items": [],
             "total": 5,
+            "total_exact": True,
             "limit": 20,
             "offset": 10,
+            "next_cursor": None,
         }
-        assert 'rel="prev"' in response.headers["Link"]
+        assert response.headers["Link"] == (
+            f'<{self.collection}?limit=20&offset=0>; rel="prev"'
+        )
 
     def test_list_default_page_has_next_link(self, client):
-        for n in range(21):
-            self.create(client, f"n{n}")
+        created = [self.create(client, f"n{n}").get_json() for n in range(21)]
         response = client.get(self.collection)
         body = response.get_json()
         assert (len(body["items"]), body["total"], body["limit"]) == (20, 21, 20)
         assert response.headers["Link"] == (
-            f'<{self.collection}?limit=20&offset=20>; rel="next"'
+            f'<{self.collection}?{urlencode({"cursor": body["next_cursor"]})}'
+            '&limit=20>; rel="next"'
         )
+        last = client.get(self.next_link(response))
+        assert last.get_json() == {
+            "items": created[20:],
+            "total": 21,
+            "total_exact": True,
+            "limit": 20,
+            "next_cursor": None,
+        }
+        assert "Link" not in last.headers
+
+    def test_cursor_pages_walk_the_collection(self, client, spec):
+        created = [self.create(client, f"walk {n}").get_json() for n in range(7)]
+        seen, link, limits = [], f"{self.collection}?limit=3", iter([3, 1, 5, 2])
+        while link:
+            response = client.get(link)
+            body = spec.check(response, "GET", self.list_template)
+            seen.extend(body["items"])
+            if "cursor=" in link:
+                assert "offset" not in body
+                assert 'rel="prev"' not in response.headers.get("Link", "")
+            assert body["total"] == 7
+            link = self.next_link(response)
+            assert (link is None) == (body["next_cursor"] is None)
+            if link:
+                # limit may change from page to page; the cursor link keeps it.
+                link = link.replace("limit=3", f"limit={next(limits)}")
+        assert seen == created
+
+    def test_cursor_page_ending_on_the_last_record_has_no_next(self, client):
+        created = [self.create(client, f"n{n}").get_json() for n in range(4)]
+        first = client.get(f"{self.collection}?limit=2").get_json()
+        second = client.get(
+            self.collection, query_string={"cursor": first["next_cursor"], "limit": 2}
+        )
+        assert second.get_json()["items"] == created[2:]
+        assert second.get_json()["next_cursor"] is None
+        assert "Link" not in second.headers
+
+    def test_cursor_walk_sees_each_record_once_while_others_change(self, client):
+        """Records are created and deleted between pages: the keyset holds."""
+        stable = [
+            self.create(client, f"stable {n}").get_json()["id"] for n in range(12)
+        ]
+        doomed = [self.create(client, f"doomed {n}").get_json()["id"] for n in range(6)]
+        seen = []
+        response = client.get(f"{self.collection}?limit=4")
+        while True:
+            seen.extend(item["id"] for item in response.get_json()["items"])
+            cursor = response.get_json()["next_cursor"]
+            if cursor is None:
+                break
+            # Delete seen and unseen records, and add new ones, before each page.
+            for victim in (doomed.pop(0) if doomed else None, seen[0]):
+                if victim is not None and victim not in stable:
+                    client.delete(f"{self.collection}{victim}")
+            if seen[0] in stable:
+                stable.remove(seen[0])
+                client.delete(f"{self.collection}{seen[0]}")
+            self.create(client, "new during the walk")
+            response = client.get(
+                self.collection, query_string={"cursor": cursor, "limit": 4}
+            )
+        assert len(seen) == len(set(seen)), "a record was listed twice"
+        assert set(stable) <= set(seen)
+
+    def other_collection(self):
+        return "/v1/bar/" if self.feature != "bar" else "/v1/foo/"
+
+    def cursor(self, client, collection=None):
+        collection = collection or self.collection
+        if not client.get(collection).get_json()["total"]:
+            for n in range(2):
+                client.post(collection, json={"name": f"c{n}"})
+        return client.get(f"{collection}?limit=1").get_json()["next_cursor"]
+
+    def test_cursor_misuse_is_400(self, client, spec):
+        cursor = self.cursor(client)
+        payload, signature = cursor.rsplit(".", 1)
+        swap = {"A": "B"}.get(payload[5], "A")
+        # The same position, signed with a key this service does not have.
+        signer = URLSafeSerializer("another key", salt="myapp.cursor")
+        foreign = signer.dumps(signer.loads_unsafe(cursor)[1])
+        misuses = {
+            "empty": {"cursor": ""},
+            "malformed": {"cursor": "not a cursor"},
+            "tampered payload": {
+                "cursor": f"{payload[:5]}{swap}{payload[6:]}.{signature}"
+            },
+            "tampered signature": {"cursor": f"{payload}.{signature[::-1]}"},
+            "truncated": {"cursor": cursor[:-3]},
+            "huge": {"cursor": cursor + "A" * 5000},
+            "with offset": {"cursor": cursor, "offset": 0},
+            "with offset 1": {"cursor": cursor, "offset": 1},
+            "twice": [("cursor", cursor), ("cursor", cursor)],
+            "other resource": {"cursor": self.cursor(client, self.other_collection())},
+            "other key": {"cursor": foreign},
+        }
+        for name, query in misuses.items():
+            response = client.get(self.collection, query_string=query)
+            assert_problem(response, 400)
+            spec.check(response, "GET", self.list_template)
+            assert "cursor" in response.get_json()["detail"], name
 
     @pytest.mark.parametrize(
         "query",
@@ -475,9 +620,11 @@ class CrudContract:
             "limit=abc",
             "limit=1.5",
             "limit=",
+            "limit=2&limit=3",
             "offset=-1",
             "offset=x",
             "offset=1e3",
+            "offset=10000",
             "offset=1000000000000000000",
             "offset=99999999999999999999999",
         ],
@@ -493,10 +640,27 @@ class CrudContract:
         assert response.status_code == 200
         assert response.get_json()["limit"] == limit
 
-    def test_largest_offset_is_accepted(self, client):
-        response = client.get(f"{self.collection}?offset=999999999999999999")
+    @pytest.mark.parametrize(
+        "offset, limit", [(9980, 20), (9999, 1), (9900, 100), (0, 100)]
+    )
+    def test_offset_window_is_accepted_to_its_end(self, client, offset, limit):
+        response = client.get(f"{self.collection}?offset={offset}&limit={limit}")
         assert response.status_code == 200
         assert response.get_json()["items"] == []
+        assert response.get_json()["offset"] == offset
+
+    @pytest.mark.parametrize(
+        "offset, limit", [(9981, 20), (9999, 2), (9901, 100), (9999, None)]
+    )
+    def test_beyond_the_offset_window_is_400_pointing_at_next_cursor(
+        self, client, spec, offset, limit
+    ):
+        query = {"offset": offset, **({"limit": limit} if limit else {})}
+        response = client.get(self.collection, query_string=query)
+        problem = assert_problem(response, 400)
+        spec.check(response, "GET", self.list_template)
+        assert "next_cursor" in problem["detail"]
+        assert "10000" in problem["detail"]
 
     # --- cross-cutting ------------------------------------------------------
 

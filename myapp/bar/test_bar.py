@@ -92,3 +92,28 @@ def test_outage_is_503_fast_foo_keeps_serving_and_bar_recovers(client, redis_ser
         "status": "ok",
         "checks": {"sql": "ok", "redis": "ok"},
     }
+
+
+def test_bar_lists_in_creation_order_only(client):
+    """Redis keeps no secondary index: any sort is refused, and none is documented."""
+    for sort in ("name", "-created_at", "id"):
+        response = client.get("/v1/bar/", query_string={"sort": sort})
+        assert "creation order" in assert_problem(response, 400)["detail"]
+    spec = client.get("/v1/bar/swagger.json").get_json()
+    parameters = {p["name"] for p in spec["paths"]["/bar/"]["get"]["parameters"]}
+    assert parameters == {"limit", "offset", "cursor"}
+
+
+def test_bar_cursor_is_a_position_in_the_creation_sequence(client, app):
+    ids = [client.post("/v1/bar/", json={"name": n}).get_json()["id"] for n in "abcd"]
+    first = client.get("/v1/bar/?limit=2").get_json()
+    # Everything up to the cursor's position goes; the next page is unchanged.
+    for id in ids[:2]:
+        client.delete(f"/v1/bar/{id}")
+    later = client.post("/v1/bar/", json={"name": "e"}).get_json()["id"]
+    body = client.get(f"/v1/bar/?cursor={first['next_cursor']}&limit=2").get_json()
+    assert [item["id"] for item in body["items"]] == ids[2:]
+    assert body["total"] == 3 and "offset" not in body
+    last = client.get(f"/v1/bar/?cursor={body['next_cursor']}").get_json()
+    assert [item["id"] for item in last["items"]] == [later]
+    assert last["next_cursor"] is None

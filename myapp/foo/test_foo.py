@@ -2,6 +2,7 @@
 
 import time
 from datetime import datetime
+from urllib.parse import urlencode
 
 import pytest
 import sqlalchemy as sa
@@ -58,14 +59,161 @@ def test_sort(client, three, sort, order):
 
 def test_sort_is_kept_in_links(client, three):
     response = client.get("/v1/foo/?sort=-name&limit=1")
-    assert (
-        response.headers["Link"] == '</v1/foo/?sort=-name&limit=1&offset=1>; rel="next"'
+    cursor = response.get_json()["next_cursor"]
+    assert response.headers["Link"] == (
+        f'</v1/foo/?{urlencode({"sort": "-name", "cursor": cursor})}&limit=1>;'
+        ' rel="next"'
+    )
+    second = client.get("/v1/foo/?sort=-name&offset=1&limit=1")
+    assert second.get_json()["items"] == [three[0]]
+    assert second.headers["Link"].endswith(
+        '</v1/foo/?sort=-name&limit=1&offset=0>; rel="prev"'
     )
 
 
-@pytest.mark.parametrize("sort", ["colour", "--id", "", "updated_at", "+id"])
+@pytest.fixture
+def ties(client):
+    """Names with ties, created in this order (ids ascending)."""
+    names = ["b", "a", "b", "c", "a", "b"]
+    return [client.post("/v1/foo/", json={"name": n}).get_json() for n in names]
+
+
+def _walk(client, query, limit):
+    """Every item of a list followed by cursor, ``limit`` a page."""
+    items, response = [], client.get("/v1/foo/", query_string={**query, "limit": limit})
+    while True:
+        assert response.status_code == 200, response.data
+        body = response.get_json()
+        items.extend(body["items"])
+        if body["next_cursor"] is None:
+            return items
+        response = client.get(
+            "/v1/foo/", query_string={"cursor": body["next_cursor"], "limit": limit}
+        )
+
+
+@pytest.mark.parametrize(
+    "sort, key, descending",
+    [
+        ("name", lambda f: (f["name"], f["id"]), False),
+        ("-name", lambda f: (f["name"], f["id"]), True),
+        ("name,-id", lambda f: (f["name"], -f["id"]), False),
+        ("-name,id", lambda f: (_desc(f["name"]), f["id"]), False),
+        ("name,created_at", lambda f: (f["name"], f["created_at"], f["id"]), False),
+        ("-created_at", lambda f: (f["created_at"], f["id"]), True),
+        ("id", lambda f: f["id"], False),
+        ("-id,name", lambda f: f["id"], True),
+    ],
+)
+def test_multi_key_sorts_break_ties_by_id_in_the_last_keys_direction(
+    client, ties, sort, key, descending
+):
+    expected = sorted(ties, key=key, reverse=descending)
+    assert client.get(f"/v1/foo/?sort={sort}").get_json()["items"] == expected
+    for limit in (1, 2, 4):
+        assert _walk(client, {"sort": sort}, limit) == expected
+
+
+def _desc(text):
+    """A key that sorts text descending (for ASCII test names)."""
+    return tuple(-ord(c) for c in text)
+
+
+def test_sort_minus_name_is_minus_name_minus_id(client, ties):
+    items = client.get("/v1/foo/?sort=-name").get_json()["items"]
+    assert [(f["name"], f["id"]) for f in items] == sorted(
+        ((f["name"], f["id"]) for f in ties), reverse=True
+    )
+
+
+def test_cursor_keeps_its_sort_and_filters(client, ties):
+    first = client.get("/v1/foo/?sort=-name&name=b&limit=2").get_json()
+    assert [f["id"] for f in first["items"]] == [ties[5]["id"], ties[2]["id"]]
+    cursor = first["next_cursor"]
+    for repeated in (
+        {},
+        {"sort": "-name"},
+        {"name": "b"},
+        {"sort": "-name", "name": "b"},
+    ):
+        body = client.get(
+            "/v1/foo/", query_string={"cursor": cursor, **repeated}
+        ).get_json()
+        assert body["items"] == [ties[0]], repeated
+        assert body["total"] == 3 and body["next_cursor"] is None
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"sort": "name"},
+        {"sort": "-name,-id"},
+        {"sort": "-id"},
+        {"name": "a"},
+        {"name": "b", "sort": "name"},
+        {"name": "b", "sort": "bogus"},
+    ],
+)
+def test_cursor_with_another_sort_or_filter_is_400(client, ties, query):
+    cursor = client.get("/v1/foo/?sort=-name&name=b&limit=1").get_json()["next_cursor"]
+    response = client.get("/v1/foo/", query_string={"cursor": cursor, **query})
+    assert_problem(response, 400)
+
+
+def test_cursor_without_filters_refuses_one_added(client, ties):
+    cursor = client.get("/v1/foo/?limit=1").get_json()["next_cursor"]
+    response = client.get("/v1/foo/", query_string={"cursor": cursor, "name": "a"})
+    assert "filters" in assert_problem(response, 400)["detail"]
+    response = client.get("/v1/foo/", query_string={"cursor": cursor, "sort": "id"})
+    assert "sort" in assert_problem(response, 400)["detail"]
+
+
+def test_cursor_link_of_a_filtered_sorted_list_keeps_its_parameters(client, ties):
+    response = client.get("/v1/foo/?name=b&sort=-id&limit=1&offset=1")
+    body = response.get_json()
+    assert body["items"] == [ties[2]]
+    links = response.headers["Link"]
+    kept = urlencode({"name": "b", "sort": "-id", "cursor": body["next_cursor"]})
+    assert links == (
+        f'</v1/foo/?{kept}&limit=1>; rel="next",'
+        ' </v1/foo/?name=b&sort=-id&limit=1&offset=0>; rel="prev"'
+    )
+    following = client.get(links.split(">")[0][1:])
+    assert following.get_json()["items"] == [ties[0]]
+    assert "offset" not in following.get_json()
+
+
+@pytest.mark.parametrize(
+    "sort",
+    [
+        "colour",
+        "--id",
+        "",
+        "updated_at",
+        "+id",
+        "name,",
+        ",name",
+        "name,,id",
+        "name,name",
+        "name,-name",
+        "id,colour",
+        "name id",
+    ],
+)
 def test_bad_sort_is_400(client, sort):
-    assert_problem(client.get(f"/v1/foo/?sort={sort}"), 400)
+    response = client.get(f"/v1/foo/?sort={sort}")
+    assert "sort" in assert_problem(response, 400)["detail"]
+
+
+@pytest.mark.parametrize("parameter", ["name[gt]", "name[lte]", "name[eq]", "name[]"])
+def test_ranges_on_a_text_field_are_400_naming_the_parameter(client, parameter):
+    response = client.get("/v1/foo/", query_string={parameter: "a"})
+    assert parameter in assert_problem(response, 400)["detail"]
+
+
+def test_a_filter_given_twice_is_400(client):
+    response = client.get("/v1/foo/?name=a&name=b")
+    assert "name" in assert_problem(response, 400)["detail"]
 
 
 def test_name_filter_is_exact(client, three):
@@ -256,13 +404,17 @@ def test_pages_and_writes_outside_the_test_transaction(make_app):
         assert [response.status_code for response in created] == [201] * 3
         items = [response.get_json() for response in created]
         page = client.get("/v1/foo/?limit=2")
-        assert page.get_json() == {
+        body = page.get_json()
+        assert body == {
             "items": items[:2],
             "total": 3,
+            "total_exact": True,
             "limit": 2,
             "offset": 0,
+            "next_cursor": body["next_cursor"],
         }
-        assert page.headers["Link"] == '</v1/foo/?limit=2&offset=2>; rel="next"'
+        rest = client.get(page.headers["Link"].split(">")[0][1:]).get_json()
+        assert (rest["items"], rest["next_cursor"]) == (items[2:], None)
         past = client.get("/v1/foo/?offset=5").get_json()
         assert (past["items"], past["total"]) == ([], 3)
         named = client.get("/v1/foo/?name=own 1").get_json()

@@ -1,11 +1,11 @@
 """The migration creating a new feature's table, written from its declaration.
 
 It says what ``sql_store.build_table`` builds (the drift test holds the two
-together): the columns, the primary, unique and foreign keys, and an index on
-(field, id) for every field lists sort and filter by, and on (created_at, id).
+together): the columns, the primary, unique and foreign keys, and the list
+indexes of ``sql_store.list_indexes``.
 """
 
-from ..api.sql_store import column_type
+from ..api.sql_store import column_type, list_indexes
 from .literals import LINE_LENGTH, literal
 
 # The column types as a migration spells them (migrations never import the models'
@@ -82,19 +82,13 @@ def table_lines(name, declared):
     return lines
 
 
-def index_names(name, declared):
-    """(index name, its first column) of every list index, as build_table names them."""
-    columns = [field.name for field in declared if field.indexed] + ["created_at"]
-    return [(f"ix_{name}_{column}", column) for column in columns]
-
-
 def index_lines(name, declared):
     """The create_index calls of upgrade, at 8 spaces."""
     lines = []
-    for index, column in index_names(name, declared):
+    for index, columns in list_indexes(name, declared):
         lines += call(
             "batch_op.create_index",
-            [_q(index), f"[{_q(column)}, {_q('id')}]", "unique=False"],
+            [_q(index), "[" + ", ".join(_q(c) for c in columns) + "]", "unique=False"],
             8,
             suffix="",
         )
@@ -104,6 +98,6 @@ def index_lines(name, declared):
 def drop_index_lines(name, declared):
     return [
         line
-        for index, _ in reversed(index_names(name, declared))
+        for index, _ in reversed(list_indexes(name, declared))
         for line in call("batch_op.drop_index", [_q(index)], 8, suffix="")
     ]

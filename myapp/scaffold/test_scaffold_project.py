@@ -166,7 +166,8 @@ def test_the_copy_is_lint_clean(project):
 
 
 def test_the_new_features_pass_their_tests_spec_checks_and_schemathesis(project):
-    """Their own tests, the drift test, the spec checks and a short schemathesis run.
+    """Their own tests, the drift test, the spec checks, the generated client's
+    round trip and a short schemathesis run on both documents.
 
     Schemathesis runs with fewer examples than the main suite gives foo and bar: here
     it checks that the new specs have the shapes of theirs.
@@ -182,8 +183,12 @@ def test_the_new_features_pass_their_tests_spec_checks_and_schemathesis(project)
         f"myapp/{REDIS_FEATURE}",
         "myapp/foo/test_foo.py::test_models_and_migrations_agree",
         "tests/test_specs.py",
-        f"{fuzz}[{SQL_FEATURE}]",
-        f"{fuzz}[{REDIS_FEATURE}]",
+        "tests/test_generated_client.py",
+        *(
+            f"{fuzz}[{feature}-{document}]"
+            for feature in (SQL_FEATURE, REDIS_FEATURE)
+            for document in ("swagger.json", "openapi.json")
+        ),
         timeout=600,
         env=dict(project.env, MYAPP_FUZZ_EXAMPLES="10"),
     )
