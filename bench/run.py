@@ -211,9 +211,7 @@ def start_uwsgi(processes, name, environment, workdir, extra=()):
     process = processes.start(
         name, command, workdir / f"{name}.log", cwd=ROOT, env=environment
     )
-    path = {"service": "/health", "metrics_off": "/health", "bare": "/v1/bar/"}.get(
-        name, "/"
-    )
+    path = {"ceiling": "/", "bare": "/v1/bar/"}.get(name, "/health")
     wait_until(lambda: http_status(port, path) == 200, name, 60, process)
     return process, port
 
