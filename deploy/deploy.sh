@@ -49,16 +49,20 @@ announce() {
 }
 
 # Reads a systemd-style environment file (KEY=value lines, # comments, optional
-# quotes) into the environment without running it as shell code.
+# quotes) into the environment without running it as shell code. A bad line is
+# named by its number only: its text may be part of a secret (a wrapped token),
+# and this output ends up in CI logs.
 load_env_file() {
-  local line key value
+  local line key value number=0
   while IFS= read -r line || [ -n "$line" ]; do
+    number=$((number + 1))
     line=${line#"${line%%[![:space:]]*}"}
     [[ -z "$line" || "$line" == \#* || "$line" == \;* ]] && continue
-    [[ "$line" == *=* ]] || fail "$1: not KEY=value: $line"
+    [[ "$line" == *=* ]] || fail "$1 line $number: not a KEY=value line (text not shown)"
     key=${line%%=*}
     value=${line#*=}
-    [[ "$key" =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] || fail "$1: bad name: $key"
+    [[ "$key" =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] ||
+      fail "$1 line $number: the name before = is not a variable name (text not shown)"
     if [[ "$value" =~ ^\"(.*)\"$ || "$value" =~ ^\'(.*)\'$ ]]; then
       value=${BASH_REMATCH[1]}
     fi
@@ -203,6 +207,11 @@ deploy_to() {
     "${server_command[@]}"
   fi
 }
+
+# Sourced (tests/test_deploy_script.py): the functions only.
+if [[ "${BASH_SOURCE[0]}" != "$0" ]]; then
+  return 0
+fi
 
 case "${1:-}" in
 --on-server)

@@ -46,9 +46,11 @@ unit_value() {
   sed -n "s/^$1=//p" "$repo/deploy/myapp.service"
 }
 
-# Sets exec_start, environment and run_as: the unit's ExecStart and Environment=
-# lines, its paths moved to the rehearsal's destination, then the environment
-# file (as EnvironmentFile=), and an unprivileged user when we are root.
+# Sets exec_start, environment, run_as and sandbox: the unit's ExecStart and
+# Environment= lines, its paths moved to the rehearsal's destination, then the
+# environment file (as EnvironmentFile=); an unprivileged user without
+# capabilities when we are root; and the unit's hardening that needs no systemd
+# (deploy/sandbox.py: UMask=, NoNewPrivileges=, SystemCallFilter=).
 service_command() {
   local state=$1 directory destination
   destination=$(cat "$state/destination-path")
@@ -57,12 +59,18 @@ service_command() {
   mapfile -t environment < <(unit_value Environment)
   mapfile -t -O "${#environment[@]}" environment < <(grep -Ev '^[[:space:]]*(#|$)' "$state/myapp.env")
   run_as=()
-  [ "$(id -u)" != 0 ] || run_as=(setpriv --reuid=nobody --regid=nogroup --clear-groups)
+  [ "$(id -u)" != 0 ] || run_as=(setpriv --reuid=nobody --regid=nogroup --clear-groups
+    --bounding-set=-all --inh-caps=-all)
+  sandbox=("$(system_python)" "$repo/deploy/sandbox.py" "$repo/deploy/myapp.service" --)
+}
+
+system_python() {
+  if [ -x /usr/bin/python3 ]; then echo /usr/bin/python3; else command -v python3; fi
 }
 
 # Usage: rehearsal.sh restart-service STATE_DIR
 restart_service() {
-  local state=$1 pid http_port exec_start=() environment=() run_as=()
+  local state=$1 pid http_port exec_start=() environment=() run_as=() sandbox=()
   http_port=$(cat "$state/http-port")
   if [ -f "$state/uwsgi.pid" ]; then
     pid=$(cat "$state/uwsgi.pid")
@@ -72,7 +80,7 @@ restart_service() {
   service_command "$state"
   cd "$(cat "$state/destination-path")"
   nohup env -i PATH=/usr/bin:/bin LANG=C.UTF-8 "${environment[@]}" "${run_as[@]}" \
-    "${exec_start[@]}" --http-socket "127.0.0.1:$http_port" \
+    "${sandbox[@]}" "${exec_start[@]}" --http-socket "127.0.0.1:$http_port" \
     >>"$state/uwsgi.log" 2>&1 </dev/null &
   echo $! >"$state/uwsgi.pid"
   log "started uWSGI (PID $!): ${exec_start[*]} --http-socket 127.0.0.1:$http_port"
@@ -267,7 +275,9 @@ http_port=$(free_port)
 echo "$http_port" >"$state/http-port"
 echo "$destination_path" >"$state/destination-path"
 mkdir -p "$state/run"
-[ "$(id -u)" != 0 ] || chown nobody "$state/run"
+# As the unit's ExecStartPre= makes /run/myapp: the service's, in nginx's group
+# (setgid), so the socket is group www-data without the service being in it.
+[ "$(id -u)" != 0 ] || install -d -o nobody -g www-data -m 2750 "$state/run"
 cat >"$state/myapp.env" <<EOF
 # Written by deploy/rehearsal.sh, read as systemd reads EnvironmentFile=.
 MYAPP_SQLALCHEMY_DATABASE_URI=$database_url
@@ -311,15 +321,34 @@ runs_exec_start() {
 
 not_in_deploy_log() { ! grep -q "$1" "$state/deploy.log"; }
 
+socket_for_nginx_only() {
+  [ "$(stat -c "%U:%G %a" "$state/run/myapp.sock")" = "nobody:www-data 660" ] &&
+    ! id -nG nobody | grep -qw www-data &&
+    grep -q "^Groups:[[:space:]]*$" "/proc/$1/status"
+}
+
+# The unit's hardening as the kernel reports it for the running master and its
+# workers: the umask, no new privileges, a seccomp filter, no capabilities.
+runs_hardened() {
+  local pid status
+  for pid in "$1" $(pgrep -P "$1"); do
+    status=$(cat "/proc/$pid/status")
+    grep -q "^Umask:[[:space:]]*0077$" <<<"$status" &&
+      grep -q "^NoNewPrivs:[[:space:]]*1$" <<<"$status" &&
+      grep -q "^Seccomp:[[:space:]]*2$" <<<"$status" &&
+      grep -q "^CapEff:[[:space:]]*0*$" <<<"$status" || return 1
+  done
+}
+
 # The unit's command without MYAPP_API_TOKENS: uWSGI must exit (need-app, status
 # 22) rather than respawn workers that cannot load the app.
 stops_without_tokens() {
-  local exec_start=() environment=() run_as=() code=0
+  local exec_start=() environment=() run_as=() sandbox=() code=0
   service_command "$state"
   mapfile -t environment < <(printf "%s\n" "${environment[@]}" | grep -v "^MYAPP_API_TOKENS=")
   (cd "$destination_path" && timeout 90 env -i PATH=/usr/bin:/bin LANG=C.UTF-8 \
     "${environment[@]}" MYAPP_SOCKET="$state/run/refused.sock" "${run_as[@]}" \
-    "${exec_start[@]}" </dev/null >"$state/refused.log" 2>&1) || code=$?
+    "${sandbox[@]}" "${exec_start[@]}" </dev/null >"$state/refused.log" 2>&1) || code=$?
   [ "$code" = 22 ] && grep -q "^myapp: No API tokens configured" "$state/refused.log"
 }
 
@@ -347,6 +376,12 @@ first_pid=$(uwsgi_pid)
 check "the service runs the unit's ExecStart line" runs_exec_start "$first_pid"
 if [ "$(id -u)" = 0 ]; then
   check "the service runs as an unprivileged user" test "$(stat -c %U "/proc/$first_pid")" = nobody
+fi
+check "the service runs with the unit's umask, no new privileges and system call filter" \
+  runs_hardened "$first_pid"
+if [ "$(id -u)" = 0 ]; then
+  check "the socket is the service's, group www-data, 0660; the service is in no group of nginx's" \
+    socket_for_nginx_only "$first_pid"
 fi
 check "the venv was built on the server, not copied" \
   test -L "$destination_path/venv" -a -x "$destination_path/venv/bin/uwsgi"
