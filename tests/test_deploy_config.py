@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from myapp.settings import BY_NAME
+
 ROOT = Path(__file__).resolve().parent.parent
 UNIT = ROOT / "deploy" / "myapp.service"
 README = ROOT / "README.md"
@@ -77,3 +79,35 @@ def test_deploy_secrets_live_in_the_production_environment_only():
         "never as repository",
     ):
         assert required in section, required
+
+
+def nginx_directive(name):
+    site = (ROOT / "deploy" / "nginx-myapp.conf").read_text()
+    return re.findall(rf"^\s*{name}\s+([^;]+);", site, flags=re.M)
+
+
+def size(text):
+    units = {"k": 1024, "m": 1024 * 1024}
+    text = text.strip().lower()
+    return int(text[:-1]) * units[text[-1]] if text[-1] in units else int(text)
+
+
+def test_nginx_and_uwsgi_limits_agree_with_the_app():
+    """Finding 3: nginx's body limit is the app's; what nginx accepts fits uWSGI.
+
+    A uwsgi packet holds each header as 2 + 5 ("HTTP_") + name + 2 + value bytes,
+    at most 10 bytes for the 3 of the shortest line nginx takes ("a:" and LF); a
+    byte of the URI costs at most 2 (REQUEST_URI, and PATH_INFO or QUERY_STRING),
+    so the worst request is all short headers. tests/test_front_proxy.py sends it.
+    """
+    assert nginx_directive("client_max_body_size") == ["1m"]
+    assert size("1m") == BY_NAME["MAX_CONTENT_LENGTH"].default
+    (first,) = nginx_directive("client_header_buffer_size")
+    (large,) = nginx_directive("large_client_header_buffers")
+    count, each = large.split()
+    accepted = size(first) + int(count) * size(each)
+    ini = (ROOT / "myapp.ini").read_text()
+    buffer_size = int(re.search(r"^buffer-size = (\d+)$", ini, flags=re.M).group(1))
+    assert buffer_size <= 65535, "a uwsgi packet's size has 16 bits"
+    worst_case = accepted * 10 // 3 + 1024  # and nginx's own parameters
+    assert worst_case <= buffer_size, (worst_case, buffer_size)

@@ -342,3 +342,12 @@ def test_a_worker_killed_by_harakiri_is_a_problem_502(front_proxy, lock_table):
     while http(front_proxy).request("GET", "/ready")[0] != 200:
         assert time.monotonic() < deadline, "the worker was not respawned"
         time.sleep(0.2)
+
+
+def test_the_apps_own_errors_pass_and_nginx_pages_cannot_be_asked_for(front_proxy):
+    client = http(front_proxy)
+    status, headers, body = client.request("GET", "/v1/foo/2147483000")
+    assert status == 404 and headers["server"] == ["myapp"]
+    assert json.loads(body)["detail"] == "No foo 2147483000."
+    answer = client.request("GET", "/_nginx_problem/502")
+    assert_nginx_problem(front_proxy, answer, 404)
