@@ -100,7 +100,7 @@ def test_responses_are_json_or_problems_by_status():
     assert responses["400"]["content"][PROBLEM]["schema"] == ref
 
 
-def test_json_schemas_replace_the_swagger_cut_and_lose_only_schema_and_id():
+def test_json_schemas_replace_the_swagger_cut_in_2020_12_without_their_id():
     declared = {
         "$schema": "http://json-schema.org/draft-07/schema#",
         "$id": "https://example.invalid/thing.json",
@@ -109,10 +109,11 @@ def test_json_schemas_replace_the_swagger_cut_and_lose_only_schema_and_id():
     }
     document = _translated(_spec(), {"Thing": declared})
     assert document["components"]["schemas"]["Thing"] == {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
         "type": "object",
         "properties": {"colour": {"const": "red"}},
     }
-    assert document["jsonSchemaDialect"] == openapi.DIALECT
+    assert document["jsonSchemaDialect"] == openapi.OAS_DIALECT
 
 
 @pytest.mark.parametrize(
