@@ -49,6 +49,8 @@ class ValidationFailed(BadRequest):
 class FieldConflict(Conflict):
     """A write the store refused for a field's value (a duplicate unique value)."""
 
+    omitted = 0  # one entry per unique field: never over MAX_ERRORS
+
     def __init__(self, errors, description):
         super().__init__(description)
         self.errors = errors
@@ -56,6 +58,8 @@ class FieldConflict(Conflict):
 
 class MissingReference(UnprocessableEntity):
     """A reference field naming a record that does not exist."""
+
+    omitted = 0  # one entry per reference field: never over MAX_ERRORS
 
     def __init__(self, errors, description="A referenced record does not exist."):
         super().__init__(description)
