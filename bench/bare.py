@@ -2,27 +2,32 @@
 
 Flask, Flask-SQLAlchemy and redis-py, written the usual way, with none of the
 contract: no validation, ETags, conditional requests, problem bodies, auth, request
-ids or security headers. `make bench` serves it under the same uWSGI flags, on the
-same tables and Redis keys as the service, so its ratios show what the contract
-costs on this machine in the same run.
+ids, metrics or security headers. `make bench` serves it under the same uWSGI
+flags, on the same tables and Redis keys as the service, so its ratios show what
+the contract costs on this machine in the same run.
+
+Its storage work is the service's (bench/fastapi_app.py does the same again):
+a page reads one row or entry more than it serves (is there a next page?) and a
+total bounded the way the contract bounds it (a count over at most 10,001 rows;
+ZCARD); a bar is created with the service's script (INCR, SET, ZADD at once, the
+creation sequence as the index's score). Only the statements are written the
+usual way: a page and its count are two statements, where the service makes one.
 """
 
 import json
 import os
-import time
 import uuid
-from datetime import datetime, timezone
 
 import redis
 from flask import Flask, jsonify, request
 from flask_sqlalchemy import SQLAlchemy
-
-PREFIX = "myapp:bar:"
+from reference import CREATE_BAR, PREFIX, TOTAL_BOUND, now
 
 app = Flask(__name__)
 app.config["SQLALCHEMY_DATABASE_URI"] = os.environ["MYAPP_SQLALCHEMY_DATABASE_URI"]
 db = SQLAlchemy(app)
 store = redis.Redis.from_url(os.environ["MYAPP_REDIS_URL"], decode_responses=True)
+create_bar_script = store.register_script(CREATE_BAR)
 
 
 class Foo(db.Model):
@@ -42,12 +47,19 @@ class Foo(db.Model):
         }
 
 
-def now():
-    return datetime.now(timezone.utc).replace(tzinfo=None)
-
-
 def paging():
     return int(request.args.get("limit", 20)), int(request.args.get("offset", 0))
+
+
+def page_body(items, limit, offset, counted):
+    return jsonify(
+        items=items[:limit],
+        total=min(counted, TOTAL_BOUND),
+        total_exact=counted <= TOTAL_BOUND,
+        limit=limit,
+        offset=offset,
+        more=len(items) > limit,
+    )
 
 
 @app.get("/v1/foo/<int:id>")
@@ -59,11 +71,12 @@ def get_foo(id):
 def list_foo():
     limit, offset = paging()
     query = db.select(Foo).order_by(Foo.created_at, Foo.id)
-    items = db.session.scalars(query.limit(limit).offset(offset)).all()
-    total = db.session.scalar(db.select(db.func.count()).select_from(Foo))
-    return jsonify(
-        items=[foo.as_json() for foo in items], total=total, limit=limit, offset=offset
+    rows = db.session.scalars(query.limit(limit + 1).offset(offset)).all()
+    bounded = db.select(db.literal(1)).select_from(Foo).limit(TOTAL_BOUND + 1)
+    counted = db.session.scalar(
+        db.select(db.func.count()).select_from(bounded.subquery())
     )
+    return page_body([foo.as_json() for foo in rows], limit, offset, counted)
 
 
 @app.post("/v1/foo/")
@@ -90,11 +103,11 @@ def list_bar():
     limit, offset = paging()
     with store.pipeline(transaction=False) as pipe:
         pipe.zcard(PREFIX + "index")
-        pipe.zrange(PREFIX + "index", offset, offset + limit - 1)
-        total, ids = pipe.execute()
+        pipe.zrange(PREFIX + "index", offset, offset + limit)
+        counted, ids = pipe.execute()
     stored = store.mget([PREFIX + id for id in ids]) if ids else []
     items = [json.loads(value) for value in stored if value is not None]
-    return jsonify(items=items, total=total, limit=limit, offset=offset)
+    return page_body(items, limit, offset, counted)
 
 
 @app.post("/v1/bar/")
@@ -107,8 +120,8 @@ def create_bar():
         "created_at": moment,
         "updated_at": moment,
     }
-    with store.pipeline() as pipe:
-        pipe.set(PREFIX + id, json.dumps(bar))
-        pipe.zadd(PREFIX + "index", {id: time.time()})
-        pipe.execute()
+    create_bar_script(
+        keys=[PREFIX + id, PREFIX + "index", PREFIX + "seq"],
+        args=[json.dumps(bar), id],
+    )
     return jsonify(bar), 201
