@@ -46,11 +46,14 @@ lint: venv
 
 test: lint check-deploy test-sqlite test-postgres test-mariadb
 
-# The GitHub workflow (schema, then zizmor's security audits) and the deploy scripts.
+# The GitHub workflow (schema, then zizmor's security audits), the deploy scripts,
+# and the unit's sandboxing: an exposure over 2.0 (threshold 20) fails.
 check-deploy: venv
 	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 	$(BIN)/zizmor --offline --quiet .github/workflows/
 	$(BIN)/shellcheck deploy/*.sh
+	scripts/system-packages.sh systemd-analyze=systemd
+	systemd-analyze security --offline=yes --threshold=20 deploy/myapp.service >/dev/null
 
 # Prometheus and promtool (Debian's prometheus) for tests/test_metrics_uwsgi.py,
 # which runs in this pass only.

@@ -3,7 +3,7 @@
 import sys
 
 from myapp import create_app
-from myapp.api.auth import ConfigError
+from myapp.settings import ConfigError
 
 
 def _report_config_error(kind, error, traceback):

@@ -6,6 +6,8 @@ from logging.config import fileConfig
 from alembic import context
 from flask import current_app
 
+from myapp.api.sql_store import lift_statement_timeout
+
 config = context.config
 # Keep the app's own loggers: fileConfig would otherwise disable them.
 fileConfig(config.config_file_name, disable_existing_loggers=False)
@@ -55,6 +57,7 @@ def run_migrations_online():
     conf_args.setdefault("render_item", render_item)
 
     with target_db.engine.connect() as connection:
+        lift_statement_timeout(connection)
         context.configure(
             connection=connection, target_metadata=get_metadata(), **conf_args
         )

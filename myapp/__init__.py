@@ -6,7 +6,7 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import scaffold, settings
-from .api import auth, cors, docs, limits, metrics, observability, problems, tracing
+from .api import cors, docs, ids, limits, metrics, observability, problems, tracing
 from .api.sql_store import prepare_engines
 from .bar import blueprint as bar_blueprint
 from .db import migrate, redis_store, sql
@@ -31,7 +31,6 @@ def create_app(test_config=None, env=None):
     app = Flask(__name__, instance_relative_config=True)
     os.makedirs(app.instance_path, exist_ok=True)
     settings.load(app, env, test_config)
-    auth.check_config(app, env)
 
     trust_proxies(app)
     observability.init_app(app)
@@ -61,6 +60,7 @@ def register_extensions(app):
 
 
 def register_blueprints(app):
+    ids.init_app(app)
     app.register_blueprint(ops_blueprint)
     for blueprint in FEATURES:
         app.register_blueprint(blueprint, url_prefix=API_PREFIX)

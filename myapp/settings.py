@@ -1,17 +1,418 @@
-"""Loading configuration: class, then instance/config.py, then MYAPP_* variables."""
+"""Every setting of the service, in one table, and how configuration is loaded.
+
+``SETTINGS`` names each setting with its parser, its default, what a bad value
+must be instead, and its meaning. From it: the defaults (``load``), the typed
+values (``normalise``: environment values arrive as strings), the production
+start checks (``check_production``) and the README's settings table
+(``readme_table``, checked by tests/test_settings.py). A value that cannot be used
+stops the start with a ``ConfigError`` of one line. Adding a setting is one row.
+"""
 
 import os
 import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
+from limits import parse_many
 
 from default_config import CONFIGS
 
-from .api.auth import ConfigError
-
 ENV_VARIABLE = "MYAPP_ENV"
+ENV_PREFIX = "MYAPP"
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"", "0", "false", "no", "off"}
+# What a bearer token may hold: visible ASCII (RFC 6750's b64token and more).
+_TOKEN = re.compile(r"[!-~]+")
+
+
+class ConfigError(RuntimeError):
+    """The configuration cannot run safely; the one-line message says what to set."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting: ``parse`` turns any loaded value into the typed one.
+
+    ``parse`` raises ValueError (its text, if any, says which part is wrong) for a
+    value that cannot be used; the ConfigError then says the value must be
+    ``expects``. A ``secret`` value is never repeated in a message.
+    """
+
+    name: str
+    parse: Callable[[Any], Any]
+    default: Any
+    expects: str
+    meaning: str
+    shown_default: str
+    secret: bool = False
+
+    def typed(self, value: Any) -> Any:
+        try:
+            return self.parse(value)
+        except ValueError as error:
+            reason = f" ({error})" if str(error) else ""
+            shown = "" if self.secret else f", not {value!r}"
+            raise ConfigError(
+                f"{self.name} ({ENV_PREFIX}_{self.name}) must be"
+                f" {self.expects}{reason}{shown}"
+            ) from None
+
+
+def _is_number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def boolean(value):
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (list, dict)) or value is None:
+        raise ValueError()
+    text = str(value).strip().lower()
+    if text not in _TRUE | _FALSE:
+        raise ValueError()
+    return text in _TRUE
+
+
+def whole_number(minimum):
+    def parse(value):
+        if isinstance(value, bool) or not isinstance(value, (int, str)):
+            raise ValueError()
+        text = str(value).strip()
+        if not re.fullmatch(r"-?[0-9]+", text) or int(text) < minimum:
+            raise ValueError()
+        return int(text)
+
+    return parse
+
+
+def seconds(allow_zero):
+    """A duration in seconds, a number (or a numeric string); 0 only if allowed."""
+
+    def parse(value):
+        if isinstance(value, str):
+            try:
+                value = float(value.strip())
+            except ValueError:
+                raise ValueError() from None
+        if not _is_number(value) or value != value or value in (float("inf"),):
+            raise ValueError()
+        if value < 0 or (value == 0 and not allow_zero):
+            raise ValueError()
+        return value
+
+    return parse
+
+
+def text(value):
+    if isinstance(value, (list, dict, bool)) or value is None:
+        raise ValueError()
+    return str(value)
+
+
+def optional_text(value):
+    if value is None:
+        return None
+    return text(value).strip() or None
+
+
+def text_list(value):
+    """A list from a comma-separated string or a JSON list; every item a word."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        if not value.strip():
+            return []
+        items = value.split(",")
+    elif isinstance(value, (list, tuple)):
+        items = list(value)
+    else:
+        raise ValueError(f"got {type(value).__name__}")
+    result = []
+    for position, item in enumerate(items, 1):
+        if not isinstance(item, str):
+            raise ValueError(f"item {position} is not a string")
+        item = item.strip()
+        if not item:
+            raise ValueError(f"item {position} is empty")
+        result.append(item)
+    return result
+
+
+def tokens(value):
+    """Bearer tokens: never an empty one (it would match an empty bearer)."""
+    if _is_number(value) or isinstance(value, bool):
+        raise ValueError(
+            "got a bare number or boolean; write a token of digits as a JSON"
+            " list, e.g. MYAPP_API_TOKENS='[\"...\"]'"
+        )
+    found = text_list(value)
+    for position, token in enumerate(found, 1):
+        if not _TOKEN.fullmatch(token):
+            raise ValueError(f"item {position} has spaces or non-ASCII characters")
+    return found
+
+
+def optional_token(value):
+    """None when unset; else one bearer token (set but empty is a mistake)."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"got {type(value).__name__}")
+    if not value.strip():
+        raise ValueError("it is empty")
+    if not _TOKEN.fullmatch(value.strip()):
+        raise ValueError("it has spaces or non-ASCII characters")
+    return value.strip()
+
+
+def optional_http_url(value):
+    url = optional_text(value)
+    if url is not None and not re.fullmatch(r"https?://[^\s/]+(/\S*)?", url):
+        raise ValueError()
+    return url
+
+
+def rate_limit(value):
+    limit = optional_text(value)
+    if limit is not None:
+        parse_many(limit)  # a ValueError if it does not parse
+    return limit
+
+
+def database_url(value):
+    """None means a SQLite file in the instance folder (set by ``normalise``)."""
+    url = optional_text(value)
+    if url is not None:
+        try:
+            sa.engine.make_url(url)
+        except sa.exc.ArgumentError:
+            raise ValueError() from None
+    return url
+
+
+def redis_url(value):
+    url = text(value).strip()
+    if not url.startswith(("redis://", "rediss://", "unix://")):
+        raise ValueError()
+    return url
+
+
+def mapping(value):
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ValueError()
+    return dict(value)
+
+
+SETTINGS = (
+    Setting(
+        "SQLALCHEMY_DATABASE_URI",
+        database_url,
+        None,
+        "a SQLAlchemy database URL",
+        "`postgresql+psycopg://...`, `mariadb+pymysql://...`, `mysql+pymysql://...`"
+        " (see below)",
+        "SQLite file `instance/myapp.db`",
+        secret=True,
+    ),
+    Setting(
+        "SQLALCHEMY_ENGINE_OPTIONS",
+        mapping,
+        {},
+        "a mapping (in instance/config.py)",
+        "extra SQLAlchemy engine options, over the service's own",
+        "none",
+    ),
+    Setting(
+        "SQL_CONNECT_TIMEOUT",
+        whole_number(1),
+        2,
+        "a whole number of seconds >= 1",
+        "seconds to wait for a database connection before answering 503",
+        "2",
+    ),
+    Setting(
+        "SQL_STATEMENT_TIMEOUT",
+        seconds(allow_zero=True),
+        10,
+        "a number of seconds >= 0",
+        "PostgreSQL and MySQL/MariaDB cancel a request's statement after this"
+        " (503); 0: never. Migrations run without it",
+        "10",
+    ),
+    Setting(
+        "SQL_LOCK_TIMEOUT",
+        seconds(allow_zero=False),
+        5,
+        "a number of seconds > 0",
+        "how long a statement waits for a lock (a migration's, say) before it"
+        " gives up with a 503",
+        "5",
+    ),
+    Setting(
+        "REDIS_URL",
+        redis_url,
+        "redis://localhost:6379/0",
+        "a redis://, rediss:// or unix:// URL",
+        "Redis for `bar`, idempotency keys and rate-limit counts"
+        " (`redis://user:password@host:port/db`)",
+        "`redis://localhost:6379/0`",
+        secret=True,
+    ),
+    Setting(
+        "REDIS_KEY_PREFIX",
+        text,
+        "myapp:",
+        "a string",
+        "every Redis key starts with it",
+        "`myapp:`",
+    ),
+    Setting(
+        "REDIS_SOCKET_CONNECT_TIMEOUT",
+        seconds(allow_zero=False),
+        0.25,
+        "a number of seconds > 0",
+        "seconds to wait for a Redis connection: a request never hangs on Redis",
+        "0.25",
+    ),
+    Setting(
+        "REDIS_SOCKET_TIMEOUT",
+        seconds(allow_zero=False),
+        1.0,
+        "a number of seconds > 0",
+        "seconds to wait for a Redis answer",
+        "1.0",
+    ),
+    Setting(
+        "STORE_RETRY_AFTER",
+        whole_number(1),
+        5,
+        "a whole number of seconds >= 1",
+        "`Retry-After` of a 503 when a store is unreachable or refuses writes",
+        "5",
+    ),
+    Setting(
+        "IDEMPOTENCY_KEY_TTL",
+        whole_number(1),
+        24 * 3600,
+        "a whole number of seconds >= 1",
+        "seconds a create's response is kept for a retry with its" " `Idempotency-Key`",
+        "86400",
+    ),
+    Setting(
+        "IDEMPOTENCY_LOCK_TTL",
+        whole_number(1),
+        60,
+        "a whole number of seconds >= 1",
+        "seconds a key stays claimed by a request that never finished (a killed"
+        " worker): longer than any request may run (harakiri, 30 s)",
+        "60",
+    ),
+    Setting(
+        "API_TOKENS",
+        tokens,
+        [],
+        "a comma-separated list of tokens, none empty",
+        "bearer tokens allowed to write (comma-separated in the environment)",
+        "none",
+        secret=True,
+    ),
+    Setting(
+        "AUTH_DISABLED",
+        boolean,
+        False,
+        "true or false",
+        "lets production start without tokens (anonymous writes); with tokens"
+        " set it changes nothing",
+        "false",
+    ),
+    Setting(
+        "CORS_ORIGINS",
+        text_list,
+        [],
+        "a comma-separated list of origins",
+        "allowed origins, comma-separated",
+        "none (`*` in development)",
+    ),
+    Setting(
+        "MAX_CONTENT_LENGTH",
+        whole_number(1),
+        1024 * 1024,
+        "a whole number of bytes >= 1",
+        "larger bodies get 413; raise `client_max_body_size` in"
+        " `deploy/nginx-myapp.conf` with it",
+        "1 MiB",
+    ),
+    Setting(
+        "RATELIMIT_DEFAULT",
+        rate_limit,
+        None,
+        "a rate limit such as '100/minute' or '10/second;1000/hour'",
+        "e.g. `100/minute` or `10/second;1000/hour`: one budget per client"
+        " address (IPv6: per /64) over all routes",
+        "off",
+    ),
+    Setting(
+        "TRUSTED_PROXIES",
+        whole_number(0),
+        0,
+        "a whole number >= 0",
+        "reverse proxies whose `X-Forwarded-For` is believed",
+        "0",
+    ),
+    Setting(
+        "ACCESS_LOG",
+        boolean,
+        True,
+        "true or false",
+        "one log line per request",
+        "true (false in tests)",
+    ),
+    Setting(
+        "CURSOR_SECRET",
+        optional_text,
+        None,
+        "a string",
+        "key that signs list cursors (see Collections)",
+        "derived from the store URLs",
+        secret=True,
+    ),
+    Setting(
+        "METRICS_TOKEN",
+        optional_token,
+        None,
+        "a bearer token (visible ASCII, no spaces)",
+        "bearer token for `GET /metrics` in production (404 while unset); see"
+        " Monitoring",
+        "none",
+        secret=True,
+    ),
+    Setting(
+        "METRICS_ENABLED",
+        boolean,
+        True,
+        "true or false",
+        "false: no request or store metrics, `/metrics` is 404",
+        "true",
+    ),
+    Setting(
+        "OTLP_ENDPOINT",
+        optional_http_url,
+        None,
+        "an http:// or https:// URL",
+        "OTLP/HTTP collector for traces, e.g. `http://127.0.0.1:4318`; no tracing"
+        " while unset",
+        "`OTEL_EXPORTER_OTLP_ENDPOINT`",
+    ),
+)
+
+BY_NAME = {setting.name: setting for setting in SETTINGS}
+
+# Flask's and flask-restx's own options that the config classes set.
+FRAMEWORK_SETTINGS = frozenset({"DEBUG", "TESTING", "RESTX_ERROR_404_HELP"})
 
 
 def environment():
@@ -22,100 +423,81 @@ def environment():
     return name
 
 
-def _as_list(value):
-    if isinstance(value, str):
-        return [item.strip() for item in value.split(",") if item.strip()]
-    return list(value or [])
-
-
-def _as_bool(name, value):
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in _TRUE | _FALSE:
-        return text in _TRUE
-    raise ConfigError(f"{name} must be true or false, not {value!r}")
-
-
-def _as_count(name, value):
-    """A whole number >= 0 (environment values may arrive as strings)."""
-    text = str(value).strip()
-    if isinstance(value, bool) or not re.fullmatch(r"[0-9]+", text):
-        raise ConfigError(f"{name} must be a whole number >= 0, not {value!r}")
-    return int(text)
-
-
-def _as_optional_text(value):
-    text = "" if value is None else str(value).strip()
-    return text or None
-
-
-def _as_token(name, value):
-    """None when unset; otherwise a non-empty string, as a secret must be."""
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value.strip():
-        raise ConfigError(f"{name} must be a non-empty string of characters")
-    return value.strip()
-
-
-def _as_url(name, value):
-    """None when unset; otherwise an http(s) URL."""
-    text = _as_optional_text(value)
-    if text is not None and not re.fullmatch(r"https?://[^\s/]+(/\S*)?", text):
-        raise ConfigError(f"{name} must be an http:// or https:// URL, not {value!r}")
-    return text
-
-
 def load(app, env, test_config):
+    """Defaults, the environment's class, instance/config.py, MYAPP_* variables."""
+    app.config.update({setting.name: setting.default for setting in SETTINGS})
     app.config.from_object(CONFIGS[env])
     if test_config is None:
         app.config.from_pyfile("config.py", silent=True)
     else:
         app.config.from_mapping(test_config)
-    app.config.from_prefixed_env("MYAPP")
+    app.config.from_prefixed_env(ENV_PREFIX)
     normalise(app)
+    if env == "production":
+        check_production(app.config)
 
 
 def normalise(app):
-    """Environment values arrive as strings: give each setting its real type."""
+    """Give each setting its real type through its parser (or stop the start)."""
     config = app.config
-    for name in ("API_TOKENS", "CORS_ORIGINS"):
-        config[name] = _as_list(config[name])
-    for name in ("AUTH_DISABLED", "ACCESS_LOG", "METRICS_ENABLED"):
-        config[name] = _as_bool(name, config[name])
-    config["REDIS_KEY_PREFIX"] = str(config["REDIS_KEY_PREFIX"])
-    config["TRUSTED_PROXIES"] = _as_count("TRUSTED_PROXIES", config["TRUSTED_PROXIES"])
-    for name in ("IDEMPOTENCY_KEY_TTL", "IDEMPOTENCY_LOCK_TTL"):
-        config[name] = _as_count(name, config[name])
-        if not config[name]:
-            raise ConfigError(f"{name} must be at least 1 (seconds)")
-    config["RATELIMIT_DEFAULT"] = _as_optional_text(config["RATELIMIT_DEFAULT"])
-    config["CURSOR_SECRET"] = _as_optional_text(config.get("CURSOR_SECRET"))
-    config["METRICS_TOKEN"] = _as_token("METRICS_TOKEN", config["METRICS_TOKEN"])
-    config["OTLP_ENDPOINT"] = _as_url(
-        "OTLP_ENDPOINT",
-        config["OTLP_ENDPOINT"] or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"),
-    )
+    # OpenTelemetry's own variable, when the service's is not set.
+    if not config.get("OTLP_ENDPOINT"):
+        config["OTLP_ENDPOINT"] = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+    for setting in SETTINGS:
+        config[setting.name] = setting.typed(config.get(setting.name))
     if not config["SQLALCHEMY_DATABASE_URI"]:
         path = os.path.join(app.instance_path, "myapp.db")
         config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{path}"
     config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(config)
 
 
+def check_production(config):
+    """What production may not start with, though each value parses."""
+    if not config["API_TOKENS"] and not config["AUTH_DISABLED"]:
+        raise ConfigError(
+            "No API tokens configured: set MYAPP_API_TOKENS=<token>[,<token>...]"
+            " (or MYAPP_AUTH_DISABLED=true to accept anonymous writes;"
+            " MYAPP_ENV=development to work locally)."
+        )
+
+
+def readme_table():
+    """The README's table of settings, as Markdown lines."""
+    lines = ["| setting | default | meaning |", "|---|---|---|"]
+    for setting in SETTINGS:
+        lines.append(
+            f"| `{setting.name}` | {setting.shown_default} | {setting.meaning} |"
+        )
+    return lines
+
+
+def _milliseconds(value):
+    return int(round(value * 1000))
+
+
 def engine_options(config):
     """Pool and timeouts suited to the database in the URL."""
     url = sa.engine.make_url(config["SQLALCHEMY_DATABASE_URI"])
+    backend = url.get_backend_name()
     # A pooled connection the database closed is replaced before use. PostgreSQL:
     # sql_store pings only connections that look closed, saving a round trip.
-    options = {"pool_pre_ping": url.get_backend_name() != "postgresql"}
+    options = {"pool_pre_ping": backend != "postgresql"}
     timeout = config["SQL_CONNECT_TIMEOUT"]
-    if url.get_backend_name() == "postgresql":
-        options["connect_args"] = {"connect_timeout": timeout}
-    elif url.get_backend_name() in ("mysql", "mariadb"):
+    if backend == "postgresql":
+        # Session settings sent with the connection: no round trip of their own.
+        statement = _milliseconds(config["SQL_STATEMENT_TIMEOUT"])
+        lock = _milliseconds(config["SQL_LOCK_TIMEOUT"])
+        options["connect_args"] = {
+            "connect_timeout": timeout,
+            "options": f"-c statement_timeout={statement} -c lock_timeout={lock}",
+        }
+    elif backend in ("mysql", "mariadb"):
+        # The statement and lock timeouts are set per connection by sql_store,
+        # which knows whether the server is MySQL or MariaDB.
         options["connect_args"] = {"connect_timeout": timeout, "charset": "utf8mb4"}
         options["pool_recycle"] = 3600
-    elif url.get_backend_name() == "sqlite":
-        options["connect_args"] = {"timeout": 10}
-    options.update(config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+    elif backend == "sqlite":
+        # SQLite's busy timeout: how long a write waits for another's lock.
+        options["connect_args"] = {"timeout": config["SQL_LOCK_TIMEOUT"]}
+    options.update(config["SQLALCHEMY_ENGINE_OPTIONS"])
     return options

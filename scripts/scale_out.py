@@ -9,7 +9,10 @@ the upstream pointed at both sockets and, for the test only, an ``X-Upstream``
 header naming the instance that answered. Through nginx it checks that what one
 instance writes the other reads, that 16 clients racing with one If-Match over
 both instances leave exactly one winner, that rate limits are counted across
-instances, and that restarting instance A while a load runs fails no request.
+instances, that a POST retried with its Idempotency-Key after its server stopped
+mid-request creates one record, and that restarting instance A while a load runs
+fails no request. redis-server runs as production's: deploy/redis.conf with the
+users of deploy/redis-users.acl.in.
 
 Everything listens on loopback only, on free ports, and is stopped by PID at the
 end, whatever happens; the whole run is bounded by RUN_TIMEOUT. Prints a PASS or
@@ -18,6 +21,7 @@ work folder (logs, generated nginx config).
 """
 
 import concurrent.futures
+import hashlib
 import http.client
 import json
 import os
@@ -49,6 +53,8 @@ LOAD_MIN_REQUESTS = 300
 LOAD_AFTER_RESTART = 3.0
 LOAD_MAX_REQUESTS = 1500
 LOAD_CLIENTS = 8
+# A client that gets no answer within this many seconds gives up and retries.
+RETRY_CLIENT_TIMEOUT = 2.0
 # What a copy of the checkout leaves out: per-machine files and caches.
 NOT_COPIED = shutil.ignore_patterns(
     ".git", "venv", "venvs", ".venv", "instance", "node_modules", "__pycache__"
@@ -58,6 +64,10 @@ NOT_COPIED_TOP = {".test-artifacts", ".pytest_cache", ".hypothesis", "bench"}
 
 def log(message):
     print(f"scale: {message}", file=sys.stderr, flush=True)
+
+
+def sha256(text):
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def free_port():
@@ -194,7 +204,9 @@ class Addresses:
             return f"127.0.{1 + self.count // 250}.{1 + self.count % 250}"
 
 
-def request(port, method, path, body=None, headers=None, source="127.0.0.1"):
+def request(
+    port, method, path, body=None, headers=None, source="127.0.0.1", timeout=None
+):
     headers = dict(headers or {})
     data = None
     if body is not None:
@@ -202,7 +214,10 @@ def request(port, method, path, body=None, headers=None, source="127.0.0.1"):
         headers.setdefault("Content-Type", "application/json")
     began = time.monotonic()
     connection = http.client.HTTPConnection(
-        "127.0.0.1", port, timeout=REQUEST_TIMEOUT, source_address=(source, 0)
+        "127.0.0.1",
+        port,
+        timeout=timeout or REQUEST_TIMEOUT,
+        source_address=(source, 0),
     )
     try:
         connection.request(method, path, body=data, headers=headers)
@@ -419,7 +434,7 @@ class Run:
 
     # - requests through nginx -
 
-    def call(self, method, path, body=None, headers=None, source=None):
+    def call(self, method, path, body=None, headers=None, source=None, timeout=None):
         """A request through nginx, from ``source`` or a new client address;
         writes carry the API token."""
         headers = dict(headers or {})
@@ -432,6 +447,7 @@ class Run:
             body,
             headers,
             source or self.addresses.take(),
+            timeout,
         )
 
     def answered_by_other(self, path, first, tries=10):
@@ -455,20 +471,34 @@ class Run:
             raise RuntimeError(f"PostgreSQL did not start: {database.stderr}")
         self.database_url = database.stdout.strip()
         self.redis_port = free_port()
-        (self.work / "redis").mkdir()
+        folder = self.work / "redis"
+        folder.mkdir()
+        self.redis_password = secrets.token_hex(16)
+        admin_password = secrets.token_hex(16)
+        lines = (REPO / "deploy" / "redis-users.acl.in").read_text().splitlines()
+        users = "\n".join(line for line in lines if not line.startswith("#"))
+        users = users.replace("APP_PASSWORD_SHA256", sha256(self.redis_password))
+        users = users.replace("ADMIN_PASSWORD_SHA256", sha256(admin_password))
+        (folder / "users.acl").write_text(users + "\n")
         self.processes.start(
             "redis-server",
-            [shutil.which("redis-server"), "--bind", "127.0.0.1"]
-            + ["--port", str(self.redis_port), "--save", "", "--appendonly", "no"]
-            + ["--dir", str(self.work / "redis")],
-            self.work / "redis" / "redis.log",
+            [shutil.which("redis-server"), str(REPO / "deploy" / "redis.conf")]
+            + ["--bind", "127.0.0.1", "--port", str(self.redis_port)]
+            + ["--dir", str(folder), "--aclfile", str(folder / "users.acl")],
+            folder / "redis.log",
         )
-        self.redis = redis.Redis("127.0.0.1", self.redis_port, socket_timeout=5)
+        self.redis = redis.Redis(
+            "127.0.0.1",
+            self.redis_port,
+            username="admin",
+            password=admin_password,
+            socket_timeout=5,
+        )
 
         def redis_up():
             try:
                 return self.redis.ping()
-            except redis.ConnectionError:
+            except (redis.ConnectionError, redis.exceptions.BusyLoadingError):
                 return False
 
         wait_until(redis_up, 20, "redis-server answers")
@@ -479,8 +509,11 @@ class Run:
             "PATH": "/usr/local/bin:/usr/bin:/bin",
             "LANG": "C.UTF-8",
             "MYAPP_SQLALCHEMY_DATABASE_URI": self.database_url,
-            "MYAPP_REDIS_URL": f"redis://127.0.0.1:{self.redis_port}/0",
-            "MYAPP_REDIS_KEY_PREFIX": "myapp-scale:",
+            "MYAPP_REDIS_URL": (
+                f"redis://myapp:{self.redis_password}@127.0.0.1:{self.redis_port}/0"
+            ),
+            # The prefix deploy/redis-users.acl.in lets the app's user write.
+            "MYAPP_REDIS_KEY_PREFIX": "myapp:",
             "MYAPP_API_TOKENS": self.token,
             "MYAPP_METRICS_TOKEN": self.metrics_token,
             "MYAPP_RATELIMIT_DEFAULT": f"{RATE_LIMIT}/minute",
@@ -680,12 +713,93 @@ class Run:
             f"{forged!r}",
         )
         self.check("another client is not limited", other.status == 200, f"{other!r}")
-        keys = self.redis.keys("myapp-scale:ratelimit*")
+        keys = self.redis.keys("myapp:ratelimit*")
         self.check(
             "the counts live in the shared Redis, under REDIS_KEY_PREFIX",
             bool(keys),
             f"{keys}",
         )
+
+    def retried_post(self, feature):
+        """A keyed POST whose server stops mid-request, retried: one record.
+
+        Instance A is frozen (SIGSTOP: its socket still accepts, nobody answers),
+        so a POST nginx hands it gets no answer and the client gives up after
+        RETRY_CLIENT_TIMEOUT, as one whose create timed out would. It retries with
+        the same Idempotency-Key until an answer comes (from B); then A resumes
+        (SIGCONT) and handles the copies it was sent, and a last repeat, straight
+        to A, must replay B's response.
+        """
+        instance = self.instances[0]
+        path = f"/v1/{feature}/"
+        os.killpg(instance.process.pid, signal.SIGSTOP)
+        attempts = []
+        try:
+            # Until nginx hands a first attempt to A (B answers the others).
+            for _ in range(8):
+                name = f"retried {feature} {secrets.token_hex(4)}"
+                headers = {"Idempotency-Key": f"scale-{secrets.token_hex(8)}"}
+                first = self.call(
+                    "POST", path, {"name": name}, headers, timeout=RETRY_CLIENT_TIMEOUT
+                )
+                if not first.status:
+                    break
+                if feature == "foo":
+                    self.foo_created += first.status == 201
+            attempts.append(first)
+            # No answer (A has it) or 409 (in flight): retry, as a client would.
+            while len(attempts) < 12 and attempts[-1].status in (0, 409):
+                answer = self.call(
+                    "POST", path, {"name": name}, headers, timeout=RETRY_CLIENT_TIMEOUT
+                )
+                attempts.append(answer)
+                if answer.status == 409:
+                    time.sleep(int(answer.headers.get("retry-after", "1")))
+        finally:
+            os.killpg(instance.process.pid, signal.SIGCONT)
+        instance.wait_ready()
+        # The copies A was handed while frozen are handled once it runs again.
+        time.sleep(1)
+        direct = request(
+            instance.http_port,
+            "POST",
+            path,
+            {"name": name},
+            {**headers, "Authorization": f"Bearer {self.token}"},
+        )
+        created = attempts[-1]
+        stored = self.count_named(feature, name)
+        if feature == "foo":
+            self.foo_created += stored
+        self.check(
+            f"{feature}: a POST with an Idempotency-Key whose server stopped "
+            f"mid-request, retried {len(attempts) - 1} times with the key, made "
+            "exactly one record",
+            not attempts[0].status
+            and created.status == 201
+            and created.upstream == self.instances[1].socket
+            and direct.status == 201
+            and direct.headers.get("idempotent-replayed") == "true"
+            and direct.json() == created.json()
+            and stored == 1,
+            f"attempts {attempts}, replay from A {direct!r}, {stored} stored",
+        )
+
+    def count_named(self, feature, name):
+        """How many records of ``feature`` are called ``name``, in the stores."""
+        if feature == "foo":
+            page = self.call(
+                "GET", f"/v1/foo/?{urllib.parse.urlencode({'name': name})}"
+            )
+            return (page.json() or {}).get("total")
+        records = [
+            json.loads(value)
+            for key in self.redis.scan_iter("myapp:bar:*")
+            if not key.endswith((b":index", b":seq"))
+            for value in [self.redis.get(key)]
+            if value is not None
+        ]
+        return sum(record.get("name") == name for record in records)
 
     def reload_nginx(self, down=()):
         """Mark ``down`` in the upstream and reload; return once every old nginx
@@ -871,6 +985,8 @@ class Run:
         self.race("foo")
         self.race("bar")
         self.check_rate_limit()
+        self.retried_post("foo")
+        self.retried_post("bar")
         self.restart_under_load(foo_path, bar_path)
         self.check_nothing_lost()
         self.check_metrics_stay_private()

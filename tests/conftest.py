@@ -6,13 +6,18 @@ root conftest.py cannot reach its writes: the server's app is not isolated, and
 its rows are deleted (and Redis flushed) when the test ends.
 """
 
+import http.client
+import sqlite3
 import io
+import json
 import logging
 import secrets
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pytest
+import sqlalchemy as sa
 from flask import url_for
 from werkzeug.serving import WSGIRequestHandler, make_server
 
@@ -108,3 +113,94 @@ def serve_app():
         server.shutdown()
         server.server_close()
         thread.join(10)
+
+
+PROBLEM = "application/problem+json"
+
+
+@dataclass
+class Reply:
+    """One HTTP response, as a client on the wire sees it."""
+
+    status: int
+    headers: http.client.HTTPMessage
+    body: bytes
+
+    def json(self):
+        return json.loads(self.body)
+
+    def problem(self, status):
+        """Check this is a problem+json of ``status``; return its body."""
+        assert self.status == status, (self.status, self.body[:500])
+        assert self.headers["Content-Type"] == PROBLEM, self.headers
+        body = self.json()
+        assert body["status"] == status
+        assert set(body) >= {"type", "title", "status", "detail"}
+        assert self.headers["X-Request-ID"]
+        return body
+
+
+class HttpClient:
+    """Requests over a real socket: the path is sent exactly as given."""
+
+    def __init__(self, port, timeout=20):
+        self.port = port
+        self.timeout = timeout
+
+    def request(self, method, path, json_body=None, headers=None, body=None):
+        headers = dict(headers or {})
+        if json_body is not None:
+            body = json.dumps(json_body).encode()
+            headers.setdefault("Content-Type", "application/json")
+        connection = http.client.HTTPConnection(
+            "127.0.0.1", self.port, timeout=self.timeout
+        )
+        try:
+            connection.request(method, path, body=body, headers=headers)
+            response = connection.getresponse()
+            return Reply(response.status, response.headers, response.read())
+        finally:
+            connection.close()
+
+
+@pytest.fixture
+def over_http(serve_app):
+    """Serve an app on a free loopback port; returns an HttpClient for it."""
+    return lambda app: HttpClient(serve_app(app))
+
+
+@pytest.fixture
+def lock_table(database_url):
+    """``with lock_table("foo"):`` another session holds a lock on the table, as a
+    migration's ALTER TABLE would: it blocks every write (and, but on SQLite,
+    every read)."""
+
+    @contextmanager
+    def locked(table="foo"):
+        url = sa.engine.make_url(database_url)
+        if url.get_backend_name() == "sqlite":
+            connection = sqlite3.connect(url.database, isolation_level=None)
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            finally:
+                connection.execute("ROLLBACK")
+                connection.close()
+            return
+        engine = sa.create_engine(url)
+        try:
+            with engine.connect() as connection:
+                if url.get_backend_name() == "postgresql":
+                    connection.exec_driver_sql(
+                        f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE"
+                    )
+                    yield
+                    connection.rollback()
+                else:
+                    connection.exec_driver_sql(f"LOCK TABLES {table} WRITE")
+                    yield
+                    connection.exec_driver_sql("UNLOCK TABLES")
+        finally:
+            engine.dispose()
+
+    return locked

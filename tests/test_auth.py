@@ -10,7 +10,7 @@ import pytest
 
 from myapp import create_app
 from myapp.api import auth
-from myapp.api.auth import ConfigError
+from myapp.settings import ConfigError
 from myapp.api.testing import assert_problem
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -125,9 +125,57 @@ def test_without_tokens_development_and_tests_accept_writes(make_app, env):
     assert client.post("/v1/foo/", json={"name": "x"}).status_code == 201
 
 
-def test_auth_disabled_accepts_writes_even_with_tokens(make_app):
-    client = make_app(API_TOKENS=["t1"], AUTH_DISABLED=True).test_client()
-    assert client.post("/v1/bar/", json={"name": "x"}).status_code == 201
+def test_configured_tokens_win_over_auth_disabled(make_app, monkeypatch, over_http):
+    """Finding 1: MYAPP_AUTH_DISABLED=true beside tokens opened every write."""
+    monkeypatch.setenv("MYAPP_API_TOKENS", "t1")
+    monkeypatch.setenv("MYAPP_AUTH_DISABLED", "true")
+    client = over_http(make_app(env="production"))
+    anonymous = client.request("POST", "/v1/bar/", {"name": "x"})
+    anonymous.problem(401)
+    assert anonymous.headers["WWW-Authenticate"] == "Bearer"
+    wrong = client.request(
+        "POST", "/v1/bar/", {"name": "x"}, {"Authorization": "Bearer t2"}
+    )
+    wrong.problem(401)
+    assert client.request("GET", "/v1/bar/").json()["total"] == 0
+    good = client.request(
+        "POST", "/v1/bar/", {"name": "x"}, {"Authorization": "Bearer t1"}
+    )
+    assert good.status == 201
+
+
+@pytest.mark.parametrize(
+    "tokens",
+    ['[""]', '["t1", ""]', '["  "]', '["t1", 7]', '["t1", null]', "t1,,t2", "[[]]"],
+)
+def test_empty_or_non_string_tokens_refuse_the_start(store_config, monkeypatch, tokens):
+    """Finding 2: a list from the environment was taken as it came, "" included."""
+    monkeypatch.setenv("MYAPP_API_TOKENS", tokens)
+    with pytest.raises(ConfigError, match="API_TOKENS") as raised:
+        create_app(dict(store_config), env="production")
+    assert "\n" not in str(raised.value)
+
+
+@pytest.mark.parametrize("tokens", ['[""]', "123456789", '{"t1": true}', "true"])
+def test_bad_tokens_stop_a_production_start_in_one_line(store_config, tokens):
+    """Finding 2: '[""]' started, 123456789 crashed with a traceback."""
+    result = run_wsgi(store_config, MYAPP_API_TOKENS=tokens)
+    assert result.returncode == 1, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("myapp: API_TOKENS"), lines[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_an_empty_bearer_never_matches(make_app, over_http):
+    """Finding 2: an empty token may not be configured, so an empty bearer fails."""
+    client = over_http(make_app(API_TOKENS=[SECRET]))
+    for authorization in ("Bearer", "Bearer ", "Bearer  "):
+        reply = client.request(
+            "POST", "/v1/foo/", {"name": "x"}, {"Authorization": authorization}
+        )
+        reply.problem(401)
+    assert client.request("GET", "/v1/foo/").json()["total"] == 0
 
 
 @pytest.mark.parametrize(

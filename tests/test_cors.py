@@ -5,7 +5,8 @@ import pytest
 ALLOWED = "https://app.example"
 PREFLIGHT = {
     "Access-Control-Request-Method": "POST",
-    "Access-Control-Request-Headers": "authorization, content-type, if-match",
+    "Access-Control-Request-Headers": "authorization, content-type, if-match,"
+    " idempotency-key",
 }
 
 
@@ -21,7 +22,7 @@ def test_preflight_from_an_allowed_origin(make_app):
     assert headers["Access-Control-Allow-Origin"] == ALLOWED
     assert "POST" in headers["Access-Control-Allow-Methods"]
     allowed_headers = headers["Access-Control-Allow-Headers"].lower()
-    for name in ("authorization", "content-type", "if-match"):
+    for name in ("authorization", "content-type", "if-match", "idempotency-key"):
         assert name in allowed_headers
     assert headers["Access-Control-Max-Age"] == "600"
     assert "Origin" in headers["Vary"]
@@ -46,6 +47,7 @@ def test_allowed_origin_can_read_the_contract_headers(make_app):
         for name in response.headers["Access-Control-Expose-Headers"].split(",")
     }
     assert exposed >= {"etag", "location", "link", "retry-after", "x-request-id"}
+    assert "idempotent-replayed" in exposed
 
 
 def test_origins_from_the_environment(make_app, monkeypatch):

@@ -4,11 +4,11 @@ openapi-python-client (pinned in requirements-dev.txt) generates a client from
 the whole service's OpenAPI 3.1 document as a live server serves it, once per
 test session, into a temporary folder (never committed); the tests import it and
 go through every feature in FEATURES with its typed models: create (and its
-replay by Idempotency-Key), get (ETag, 304), list (a cursor where the feature
-offers one, else an offset), replace with If-Match (200, then 412 with the old
-tag), patch, delete, and the documented problems (400 with errors, 401, 404).
-A document that stops generating, or a client that no longer round-trips, fails
-here.
+replay by Idempotency-Key), get (ETag, 304), list (an offset page, and a cursor
+page where the feature offers cursors), replace with If-Match (200, then 412 with
+the old tag), patch, delete, and the documented problems (400 with errors, 401,
+404). A document that stops generating, or a client that no longer round-trips,
+fails here.
 """
 
 import datetime
@@ -24,6 +24,7 @@ import pytest
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 from myapp import FEATURES, create_app
+from myapp.api.fields import REFERENCES
 
 PACKAGE = "myapp_client"
 # No post-generation hooks (ruff): the client is imported, never read or kept.
@@ -83,6 +84,7 @@ class FeatureClient:
     def __init__(self, document, package, feature, live_server):
         self.document = document
         self.package = package
+        self.live_server = live_server
         self.operations = {}
         self.documented = {}
         for path, item in document["paths"].items():
@@ -103,6 +105,10 @@ class FeatureClient:
         self.stranger = client_module.AuthenticatedClient(
             token="not-" + live_server.token, **options
         )
+
+    def other(self, feature):
+        """The same client's operations on another feature."""
+        return FeatureClient(self.document, self.package, feature, self.live_server)
 
     def call(self, role, *args, **kwargs):
         return self.operations[role].sync_detailed(*args, **kwargs)
@@ -145,18 +151,28 @@ def _example(schema, text):
 
 
 def _plain_text_field(schema):
-    """A writable string field taking any text: what the round trip changes."""
-    for name, field in schema["properties"].items():
+    """A writable string field taking any text (a required one if there is one):
+    what the round trip changes."""
+    names = [*schema.get("required", []), *schema["properties"]]
+    for name in names:
+        field = schema["properties"][name]
         if field.get("type") == "string" and not {"enum", "format"} & set(field):
             return name
     raise LookupError("no plain text field to change")
 
 
-def _body(schema, text):
-    return {
-        name: _example(schema["properties"][name], text)
-        for name in schema.get("required", [])
-    }
+def _body(feature, text):
+    """A valid create body: the required fields, a referenced record made first."""
+    schema = feature.write_schema()
+    body = {}
+    for name in schema.get("required", []):
+        field = schema["properties"][name]
+        if REFERENCES in field:
+            other = feature.other(field[REFERENCES])
+            body[name] = _created(other, f"referenced by {text}")[1].parsed.id
+        else:
+            body[name] = _example(field, text)
+    return body
 
 
 @pytest.fixture(params=[blueprint.name for blueprint in FEATURES])
@@ -166,8 +182,7 @@ def feature(request, service_document_and_client, live_server):
 
 
 def _created(feature, text, **options):
-    schema = feature.write_schema()
-    sent = _body(schema, text)
+    sent = _body(feature, text)
     response = feature.call(
         "post collection",
         client=feature.writer,
@@ -205,24 +220,21 @@ def test_create_get_list_replace_patch_delete(feature):
     first_page = feature.call("get collection", client=feature.anonymous, limit=1)
     assert first_page.status_code == 200
     assert [item.id for item in first_page.parsed.items] == [resource.id]
+    pages = [{"offset": 1}]
     if "cursor" in feature.parameters("get collection"):
+        pages.append({"cursor": first_page.parsed.next_cursor})
+    for page in pages:
         following = feature.call(
-            "get collection",
-            client=feature.anonymous,
-            limit=1,
-            cursor=first_page.parsed.next_cursor,
+            "get collection", client=feature.anonymous, limit=1, **page
         )
-    else:
-        following = feature.call(
-            "get collection", client=feature.anonymous, limit=1, offset=1
-        )
-    assert following.status_code == 200
-    assert [item.id for item in following.parsed.items] == [second.parsed.id]
-    assert isinstance(following.parsed.items[0], type(resource))
+        assert following.status_code == 200, (page, following.content)
+        assert [item.id for item in following.parsed.items] == [second.parsed.id]
+        assert isinstance(following.parsed.items[0], type(resource))
 
     schema = feature.write_schema()
     text_field = _plain_text_field(schema)
-    replacement = _body(schema, "replaced by the generated client")
+    replacement = _body(feature, "replaced by the generated client")
+    replacement[text_field] = _example(schema["properties"][text_field], "replaced")
     body_type = feature.body_type("put")
     replaced = feature.call(
         "put",
@@ -269,7 +281,7 @@ def test_documented_problems_are_typed(feature):
     schema = feature.write_schema()
     text_field = _plain_text_field(schema)
     field = schema["properties"][text_field]
-    invalid = {**_body(schema, "x"), text_field: "x" * (field["maxLength"] + 1)}
+    invalid = {**_body(feature, "x"), text_field: "x" * (field["maxLength"] + 1)}
     rejected = feature.call(
         "post collection",
         client=feature.writer,
@@ -284,7 +296,7 @@ def test_documented_problems_are_typed(feature):
     unauthorized = feature.call(
         "post collection",
         client=feature.stranger,
-        body=feature.body_type("post collection").from_dict(_body(schema, "x")),
+        body=feature.body_type("post collection").from_dict(_body(feature, "x")),
     )
     assert unauthorized.status_code == 401
     assert unauthorized.parsed.status == 401

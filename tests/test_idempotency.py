@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from myapp import FEATURES, create_app
-from myapp.api.auth import ConfigError
+from myapp.settings import ConfigError
 from myapp.api.testing import assert_problem
 from myapp.db import redis_store
 

@@ -8,7 +8,7 @@ worker processes summed are tested under uWSGI in test_metrics_uwsgi.py.
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from myapp.api.auth import ConfigError
+from myapp.settings import ConfigError
 from myapp.api.metrics import OTHER_METHOD, UNMATCHED
 from myapp.api.testing import assert_problem
 

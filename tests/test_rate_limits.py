@@ -6,7 +6,7 @@ import time
 import pytest
 import redis
 
-from myapp.api.auth import ConfigError
+from myapp.settings import ConfigError
 from myapp.api.limits import EXTENSION
 from myapp.api.testing import SpecChecker, assert_problem
 
@@ -193,3 +193,23 @@ def test_counts_in_a_redis_reached_by_unix_socket(make_app, tmp_path):
         client.close()
         server.terminate()
         server.wait(10)
+
+
+def test_ipv6_clients_are_counted_per_64(make_app, over_http):
+    """Finding 6: a client with a /64 had 2^64 budgets (one per address)."""
+    client = over_http(make_app(RATELIMIT_DEFAULT="2/minute", TRUSTED_PROXIES=1))
+
+    def get(address):
+        return client.request("GET", "/v1/foo/", headers={"X-Forwarded-For": address})
+
+    assert get("2001:db8:1:2::1").status == 200
+    assert get("2001:db8:1:2:aaaa:bbbb:cccc:dddd").status == 200
+    over = get("2001:DB8:1:2:ffff:ffff:ffff:ffff")
+    over.problem(429)
+    assert int(over.headers["Retry-After"]) >= 1
+    assert get("2001:db8:1:3::1").status == 200
+    # IPv4 stays per address, also when written as an IPv4-mapped IPv6 address.
+    assert get("192.0.2.1").status == 200
+    assert get("::ffff:192.0.2.1").status == 200
+    get("192.0.2.1").problem(429)
+    assert get("192.0.2.2").status == 200

@@ -20,6 +20,7 @@ from myapp import FEATURES
 from myapp.api.schemas import PROBLEM, swagger_schema
 
 DIALECT_2020_12 = "https://json-schema.org/draft/2020-12/schema"
+OAS_DIALECT = "https://spec.openapis.org/oas/3.1/dialect/base"
 OPENAPI_REFS = "#/components/schemas/"
 PROBLEM_TYPE = "application/problem+json"
 
@@ -221,7 +222,11 @@ def service(client):
 def test_openapi_documents_are_valid_3_1(documents, service):
     for document in (documents[1], service):
         assert document["openapi"] == "3.1.0"
-        assert document["jsonSchemaDialect"] == DIALECT_2020_12
+        # OpenAPI 3.1's own dialect (2020-12 and its vocabulary): swagger-ui
+        # renders no other; each schema says it is 2020-12.
+        assert document["jsonSchemaDialect"] == OAS_DIALECT
+        for name, schema in document["components"]["schemas"].items():
+            assert schema["$schema"] == DIALECT_2020_12, name
         OpenAPIV31SpecValidator(document).validate()
 
 
@@ -327,13 +332,14 @@ def test_openapi_schemas_are_the_models_json_schemas(app, documents, feature):
                 for key, value in declared.items()
                 if key not in ("$schema", "$id")
             }
+            expected["$schema"] = DIALECT_2020_12
             assert _without_store_patterns(components[name], declared) == expected
             Draft202012Validator.check_schema(components[name])
         page = components[f"{docs.name}Page"]
         assert page["properties"]["items"]["items"] == {
             "$ref": f"{OPENAPI_REFS}{docs.name}"
         }
-    assert components["Problem"] == PROBLEM
+    assert components["Problem"] == {"$schema": DIALECT_2020_12, **PROBLEM}
 
 
 def test_openapi_writes_use_the_bearer_scheme_and_both_patch_types(documents):

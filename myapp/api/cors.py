@@ -6,13 +6,21 @@
 from flask_cors import CORS
 
 # What a browser script may read from a response, and send in a request.
-EXPOSED_HEADERS = ["ETag", "Location", "Link", "Retry-After", "X-Request-ID"]
+EXPOSED_HEADERS = [
+    "ETag",
+    "Location",
+    "Link",
+    "Retry-After",
+    "X-Request-ID",
+    "Idempotent-Replayed",
+]
 ALLOWED_HEADERS = [
     "Authorization",
     "Content-Type",
     "If-Match",
     "If-None-Match",
     "X-Request-ID",
+    "Idempotency-Key",
 ]
 
 

@@ -1,8 +1,9 @@
 """Rate limits per client address (Flask-Limiter), counted in the service's Redis.
 
 Off unless ``RATELIMIT_DEFAULT`` is set (e.g. ``100/minute``): one budget per
-client address across every route (not one per route). Each app gets its own
-``Limiter``, kept in ``app.extensions["rate_limiter"]``: Flask-Limiter keeps its
+client address (an IPv6 client per /64) across every route (not one per route).
+Each app gets its own ``Limiter``, kept in ``app.extensions["rate_limiter"]``:
+Flask-Limiter keeps its
 storage, its limits and its "storage is down" state on the extension object, so one
 object shared by several apps in a process (tests, an app and a CLI) would mix
 their counters and their Redis.
@@ -11,17 +12,16 @@ If Redis cannot be reached the limiter counts in memory (per process) until Redi
 answers again, so an outage never turns requests into errors.
 """
 
+import ipaddress
 import math
 import time
 
 from flask import current_app, request
 from flask_limiter import Limit, Limiter, RateLimitExceeded
 from flask_limiter.util import get_remote_address
-from limits import parse_many
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from .auth import ConfigError
 from .problems import problem_response
 
 EXTENSION = "rate_limiter"
@@ -31,14 +31,23 @@ KEY_SPACE = "ratelimit"
 SCOPE = "all-routes"
 
 
-def _check(value):
+# An IPv6 client usually holds a whole /64 (RFC 6177): count it as one client.
+IPV6_CLIENT_PREFIX = 64
+
+
+def client_key():
+    """The client's address; an IPv6 one as its /64, a mapped IPv4 one as IPv4."""
+    address = get_remote_address()
     try:
-        parse_many(value)
+        parsed = ipaddress.ip_address(address)
     except ValueError:
-        raise ConfigError(
-            f"RATELIMIT_DEFAULT {value!r} is not a rate limit:"
-            " use e.g. '100/minute' or '10/second;1000/hour'."
-        ) from None
+        return address
+    if parsed.version == 6:
+        if parsed.ipv4_mapped is not None:
+            return str(parsed.ipv4_mapped)
+        network = ipaddress.IPv6Network((parsed, IPV6_CLIENT_PREFIX), strict=False)
+        return str(network)
+    return str(parsed)
 
 
 def _storage_uri(redis_url):
@@ -58,10 +67,9 @@ def init_app(app, exempt=()):
     default = app.config["RATELIMIT_DEFAULT"]
     if not default:
         return None
-    _check(default)
     config = app.config
     limiter = Limiter(
-        get_remote_address,
+        client_key,
         default_limits=[Limit(default, scope=SCOPE, shared=True)],
         storage_uri=_storage_uri(config["REDIS_URL"]),
         storage_options={

@@ -67,12 +67,12 @@ REQUEST_BUCKETS = (
     0.1,
     0.25,
     0.5,
-    1.0,
+    1,
     2.5,
-    5.0,
-    10.0,
+    5,
+    10,
 )
-STORE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0)
+STORE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5)
 
 MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
 # The same series in one process as summed over workers (which have no _created).

@@ -12,7 +12,10 @@ import copy
 from collections.abc import Iterable, Mapping
 
 OPENAPI_VERSION = "3.1.0"
+# Each component names its dialect; the document keeps OpenAPI 3.1's default
+# (2020-12 plus OpenAPI's vocabulary), the only one swagger-ui renders.
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
+OAS_DIALECT = "https://spec.openapis.org/oas/3.1/dialect/base"
 SWAGGER_REFS = "#/definitions/"
 OPENAPI_REFS = "#/components/schemas/"
 JSON = "application/json"
@@ -45,16 +48,16 @@ _CHANGED_IN_2020_12 = ("definitions", "dependencies", "additionalItems")
 
 
 def json_schema_2020_12(schema: Mapping) -> dict:
-    """A feature's draft-07 JSON Schema as a 3.1 component.
+    """A feature's draft-07 JSON Schema as a 3.1 component, in draft 2020-12.
 
-    ``$schema`` is the document's ``jsonSchemaDialect``; ``$id`` is dropped, as it
-    would re-base the ``$ref``s that point into the document; references to
-    Swagger definitions point at the components of the same name.
+    ``$schema`` says 2020-12; ``$id`` is dropped, as it would re-base the
+    ``$ref``s that point into the document; references to Swagger definitions
+    point at the components of the same name.
     """
     result = {
         key: value for key, value in schema.items() if key not in ("$schema", "$id")
     }
-    return _translate_schema(result)
+    return {"$schema": DIALECT, **_translate_schema(result)}
 
 
 def _translate_schema(schema):
@@ -208,13 +211,13 @@ def from_swagger(
         name: (
             json_schema_2020_12(schemas[name])
             if name in schemas
-            else _translate_schema(definition)
+            else {"$schema": DIALECT, **_translate_schema(definition)}
         )
         for name, definition in spec.get("definitions", {}).items()
     }
     document = {
         "openapi": OPENAPI_VERSION,
-        "jsonSchemaDialect": DIALECT,
+        "jsonSchemaDialect": OAS_DIALECT,
         "info": copy.deepcopy(spec["info"]),
         "tags": copy.deepcopy(spec.get("tags", [])),
         "paths": paths,
@@ -253,7 +256,7 @@ def merge(documents: Iterable[Mapping], info: Mapping) -> dict:
     """
     merged = {
         "openapi": OPENAPI_VERSION,
-        "jsonSchemaDialect": DIALECT,
+        "jsonSchemaDialect": OAS_DIALECT,
         "info": dict(info),
         "tags": [],
         "paths": {},

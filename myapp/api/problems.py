@@ -26,12 +26,24 @@ PROBLEM_MIMETYPE = "application/problem+json"
 log = logging.getLogger(__name__)
 
 
+# A body can fail in as many ways as it has members: listing them all would make
+# a 1 MiB request a response several times larger (the contract's cap).
+MAX_ERRORS = 100
+
+
 class ValidationFailed(BadRequest):
-    """A body that fails its schema; ``errors`` holds one entry per failure."""
+    """A body that fails its schema: one ``errors`` entry per failure, up to
+    MAX_ERRORS of them; ``omitted`` counts the rest."""
 
     def __init__(self, errors, description="The request body is not valid."):
+        self.omitted = max(0, len(errors) - MAX_ERRORS)
+        if self.omitted:
+            description += (
+                f" {len(errors)} errors were found: the first {MAX_ERRORS} are"
+                f" listed, {self.omitted} more are not."
+            )
         super().__init__(description)
-        self.errors = errors
+        self.errors = errors[:MAX_ERRORS]
 
 
 class FieldConflict(Conflict):
@@ -88,6 +100,8 @@ def handle_http_exception(error):
     members = {}
     if isinstance(error, (ValidationFailed, FieldConflict, MissingReference)):
         members["errors"] = error.errors
+        if error.omitted:
+            members["errors_omitted"] = error.omitted
     if isinstance(error, ServiceUnavailable):
         members.update(getattr(error, "members", {}))
         if not any(name.lower() == "retry-after" for name, _ in headers):
@@ -98,6 +112,29 @@ def handle_http_exception(error):
 def handle_store_outage(error):
     log.warning("store unavailable: %s: %s", type(error).__name__, error)
     return handle_http_exception(StoreUnavailable())
+
+
+class StoreRefusesWrites(StoreUnavailable):
+    """Redis answers but takes no writes: out of memory, a failed snapshot, a
+    read-only replica. Reads still work; writes may, later."""
+
+    description = "The data store refuses writes at the moment; retry later."
+
+
+# Error replies of a Redis that refuses writes for now (redis-py raises its
+# OutOfMemoryError and ReadOnlyError for the first and last; MISCONF has no class).
+REDIS_REFUSALS = ("OOM ", "MISCONF ", "READONLY ")
+
+
+def handle_redis_error(error):
+    """A refusal to write is a 503 (Retry-After); any other error reply a 500."""
+    refused = isinstance(
+        error, (redis.exceptions.OutOfMemoryError, redis.exceptions.ReadOnlyError)
+    ) or str(error).startswith(REDIS_REFUSALS)
+    if not refused:
+        return handle_unexpected(error)
+    log.warning("store refuses writes: %s: %s", type(error).__name__, error)
+    return handle_http_exception(StoreRefusesWrites())
 
 
 def handle_unexpected(error):
@@ -116,7 +153,7 @@ def register_error_handlers(app):
     app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(redis.exceptions.ConnectionError, handle_store_outage)
     app.register_error_handler(redis.exceptions.TimeoutError, handle_store_outage)
-    app.register_error_handler(redis.exceptions.ReadOnlyError, handle_store_outage)
+    app.register_error_handler(redis.exceptions.ResponseError, handle_redis_error)
     app.register_error_handler(sqlalchemy.exc.OperationalError, handle_store_outage)
     app.register_error_handler(sqlalchemy.exc.InterfaceError, handle_store_outage)
     app.register_error_handler(sqlalchemy.exc.TimeoutError, handle_store_outage)

@@ -28,7 +28,9 @@ PROBLEM = {
         },
         "errors": {
             "type": "array",
-            "description": "With a validation failure: one entry per failure.",
+            "description": "With a validation failure: one entry per failure,"
+            " the first 100 of them.",
+            "maxItems": 100,
             "items": {
                 "type": "object",
                 "properties": {
@@ -40,6 +42,11 @@ PROBLEM = {
                 },
                 "required": ["path", "message"],
             },
+        },
+        "errors_omitted": {
+            "type": "integer",
+            "minimum": 1,
+            "description": "With more than 100 failures: how many are not listed.",
         },
         "checks": {
             "type": "object",

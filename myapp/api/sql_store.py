@@ -7,6 +7,7 @@ so concurrent writes never overwrite each other unseen.
 
 import hashlib
 import json
+import math
 import operator
 import select
 from datetime import date, datetime
@@ -723,8 +724,48 @@ def _ping_when_closed(engine):
     sa.event.listen(engine, "checkout", checkout)
 
 
+def _mysql_timeouts(statement_seconds, lock_seconds):
+    """Set each new MySQL/MariaDB connection's statement and lock timeouts.
+
+    The variables differ: MariaDB's max_statement_time (seconds) covers every
+    statement, MySQL's max_execution_time (milliseconds) only SELECTs. Lock waits
+    (row locks and metadata locks, such as a migration's) take whole seconds.
+    """
+    lock = max(1, math.ceil(lock_seconds))
+
+    def connect(dbapi_connection, connection_record):
+        if "mariadb" in dbapi_connection.get_server_info().lower():
+            statement = ("max_statement_time", statement_seconds)
+        else:
+            statement = ("max_execution_time", round(statement_seconds * 1000))
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute(
+                f"SET SESSION {statement[0]} = %s, lock_wait_timeout = %s,"
+                " innodb_lock_wait_timeout = %s",
+                (statement[1], lock, lock),
+            )
+
+    return connect
+
+
+def lift_statement_timeout(connection):
+    """Migrations may run long (an index on a big table): no statement timeout for
+    this connection's session; the lock timeout stays, so a migration gives up
+    rather than queue every request behind its lock."""
+    dialect = connection.dialect
+    if dialect.name == "postgresql":
+        connection.exec_driver_sql("SET statement_timeout = 0")
+    elif dialect.name in ("mysql", "mariadb"):
+        variable = "max_statement_time" if dialect.is_mariadb else "max_execution_time"
+        connection.exec_driver_sql(f"SET SESSION {variable} = 0")
+    else:
+        return
+    connection.commit()
+
+
 def prepare_engines(app):
     """Per-database engine set-up that SQLAlchemy's options cannot express."""
+    config = app.config
     with app.app_context():
         for engine in sql.engines.values():
             if engine.dialect.name == "sqlite":
@@ -732,3 +773,8 @@ def prepare_engines(app):
                 sa.event.listen(engine, "begin", _sqlite_begin)
             elif engine.dialect.name == "postgresql":
                 _ping_when_closed(engine)
+            elif engine.dialect.name in ("mysql", "mariadb"):
+                timeouts = _mysql_timeouts(
+                    config["SQL_STATEMENT_TIMEOUT"], config["SQL_LOCK_TIMEOUT"]
+                )
+                sa.event.listen(engine, "connect", timeouts)
