@@ -11,7 +11,10 @@ scenario on bare Flask, on FastAPI and on the service, one after the other. It
 prints the table: "x bare" and "x FastAPI" are medians over rounds of the
 service's req/s over the reference's in the same round, "p99 x bare" likewise of
 p99s, and the ceiling ratio of req/s over the ceiling's just before; p50 and p99
-are medians over rounds. Every process it starts is stopped by its id, whatever
+are medians over rounds. A second table gives each server's CPU time per
+request (its processes' user + system time over a run's requests): on a shared
+machine req/s also measures the share of the CPUs a server got, CPU per request
+only what a request costs. Every process it starts is stopped by its id, whatever
 happens.
 
 Settings (environment): BENCH_DURATION (seconds per scenario run, 6),
@@ -75,6 +78,9 @@ WRK_THREADS = 2
 # wrk would count every close as a read error. Saying so makes wrk reconnect itself
 # (it still opens one connection per request, as nginx does to uWSGI in production).
 UWSGI_HTTP_FLAGS = ["--add-header", "Connection: close"]
+
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def setting(name, default):
@@ -318,6 +324,32 @@ def worker_pids(master):
     return sorted(int(pid) for pid in children)
 
 
+def process_tree(pid):
+    """``pid`` and every process below it (a master and its workers)."""
+    found, pending = [], [pid]
+    while pending:
+        current = pending.pop()
+        found.append(current)
+        try:
+            for task in Path(f"/proc/{current}/task").iterdir():
+                pending += map(int, (task / "children").read_text().split())
+        except FileNotFoundError:
+            pass
+    return found
+
+
+def cpu_seconds(pid):
+    """User and system CPU time of ``pid`` and its descendants, every thread."""
+    ticks = 0
+    for member in process_tree(pid):
+        try:
+            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / CLOCK_TICKS
+
+
 def rss_kib(pid):
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -362,6 +394,7 @@ def summarise(samples):
         "p99_ms": statistics.median(s["p99_us"] for s in samples) / 1000,
         "p99_ms_worst": max(s["p99_us"] for s in samples) / 1000,
         "errors": sum(s["errors"] for s in samples),
+        "cpu_us": statistics.median(s.get("cpu_us", 0) for s in samples),
         "samples": samples,
     }
 
@@ -448,6 +481,23 @@ def print_table(report):
             " rounds of req/s with metrics on / off, both loaded at once"
             f" (limit {1 - METRICS_COST_LIMIT:.2f})."
         )
+    if reference:
+        print(
+            f"\n{'CPU per request':<15} {'service us':>10} {'bare us':>8}"
+            f" {'FastAPI us':>10} {'x bare':>6} {'x FastAPI':>9}"
+        )
+        for name in SCENARIOS:
+            result = report["scenarios"][name]
+            print(
+                f"{name:<15} {result['cpu_us']:>10.0f} {result['bare']['cpu_us']:>8.0f}"
+                f" {result['fastapi']['cpu_us']:>10.0f} {result['cpu_x_bare']:>6.2f}"
+                f" {result['cpu_x_fastapi']:>9.2f}"
+            )
+        print(
+            "CPU per request: the server's processes' user + system time over its"
+            " requests (median over rounds); x: the reference's over the service's,"
+            " round by round (above 1: the service spends less)."
+        )
     missed = [name for name in SCENARIOS if not report["scenarios"][name]["met"]]
     if missed:
         print("Targets not met: " + ", ".join(missed))
@@ -487,6 +537,8 @@ class Bench:
             self.processes, "service", environment, self.workdir
         )
         self.ports = {"service": service_port}
+        # Each server's master, whose process tree's CPU time each run reads.
+        self.pids = {"service": self.service.pid}
         if METRICS_OFF:
             _, self.ports["metrics_off"] = start_uwsgi(
                 self.processes,
@@ -500,13 +552,15 @@ class Bench:
             others["bare"] = "bare:app"
         for name, module in others.items():
             extra = ["--pythonpath", str(ROOT / "bench"), "--module", module]
-            _, self.ports[name] = start_uwsgi(
+            process, self.ports[name] = start_uwsgi(
                 self.processes, name, environment, self.workdir, extra
             )
+            self.pids[name] = process.pid
         if REFERENCE:
-            _, self.ports["fastapi"] = start_fastapi(
+            process, self.ports["fastapi"] = start_fastapi(
                 self.processes, environment, self.workdir
             )
+            self.pids["fastapi"] = process.pid
         self.service_port = service_port
         log(f"seeding {SEED} foos and {SEED} bars through the API")
         self.ids_files = []
@@ -543,9 +597,20 @@ class Bench:
         client.close()
 
     def measure(self, kind, duration=DURATION, server=None, **kwargs):
-        """One wrk run of ``kind`` against the service (or the ceiling, the bare)."""
-        port = self.ports[server or ("ceiling" if kind == "ceiling" else "service")]
+        """One wrk run of ``kind`` against the service (or the ceiling, the bare).
+
+        Besides wrk's figures, the server's CPU time per request (its processes
+        and threads, user and system): what a request costs whatever share of
+        the CPUs the server got while other work shared the machine.
+        """
+        server = server or ("ceiling" if kind == "ceiling" else "service")
+        port = self.ports[server]
+        pid = self.pids.get(server)
+        before = cpu_seconds(pid) if pid else None
         figures = wrk(port, kind, duration, self.ids_files, self.token, **kwargs)
+        if pid:
+            spent = cpu_seconds(pid) - before
+            figures["cpu_us"] = spent * 1e6 / max(figures["requests"], 1)
         if kind.startswith("create_") or kind == "mixed":
             self.trim()
         return figures
@@ -697,6 +762,11 @@ def run(bench):
             )
             result[f"p99_x_{server}"] = statistics.median(
                 ours["p99_us"] / theirs["p99_us"] for ours, theirs in pairs
+            )
+            # CPU per request, the reference's over the service's: above 1, the
+            # service spends less on a request.
+            result[f"cpu_x_{server}"] = statistics.median(
+                theirs["cpu_us"] / ours["cpu_us"] for ours, theirs in pairs
             )
         if METRICS_OFF:
             result["metrics_off"] = summarise(off_samples[name])
