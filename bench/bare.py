@@ -9,9 +9,11 @@ the contract costs on this machine in the same run.
 Its storage work is the service's (bench/fastapi_app.py does the same again):
 a page reads one row or entry more than it serves (is there a next page?) and a
 total bounded the way the contract bounds it (a count over at most 10,001 rows;
-ZCARD); a bar is created with the service's script (INCR, SET, ZADD at once, the
-creation sequence as the index's score). Only the statements are written the
-usual way: a page and its count are two statements, where the service makes one.
+ZCARD); it answers the contract's page (next_cursor, the keyset position of the
+last record, and its Link header; unsigned); a bar is created with the
+service's script (INCR, SET, ZADD at once, the creation sequence as the index's
+score). Only the statements are written the usual way: a page and its count are
+two statements, where the service makes one.
 """
 
 import json
@@ -21,7 +23,7 @@ import uuid
 import redis
 from flask import Flask, jsonify, request
 from flask_sqlalchemy import SQLAlchemy
-from reference import CREATE_BAR, PREFIX, TOTAL_BOUND, now
+from reference import CREATE_BAR, PREFIX, TOTAL_BOUND, cursor, now
 
 app = Flask(__name__)
 app.config["SQLALCHEMY_DATABASE_URI"] = os.environ["MYAPP_SQLALCHEMY_DATABASE_URI"]
@@ -51,15 +53,22 @@ def paging():
     return int(request.args.get("limit", 20)), int(request.args.get("offset", 0))
 
 
-def page_body(items, limit, offset, counted):
-    return jsonify(
+def page_body(items, limit, offset, counted, last_position):
+    """The page, its bounded total and, when more follow, the next page's cursor."""
+    next_cursor = cursor(last_position) if len(items) > limit else None
+    response = jsonify(
         items=items[:limit],
         total=min(counted, TOTAL_BOUND),
         total_exact=counted <= TOTAL_BOUND,
         limit=limit,
         offset=offset,
-        more=len(items) > limit,
+        next_cursor=next_cursor,
     )
+    if next_cursor is not None:
+        response.headers["Link"] = (
+            f'<{request.path}?cursor={next_cursor}&limit={limit}>; rel="next"'
+        )
+    return response
 
 
 @app.get("/v1/foo/<int:id>")
@@ -76,7 +85,10 @@ def list_foo():
     counted = db.session.scalar(
         db.select(db.func.count()).select_from(bounded.subquery())
     )
-    return page_body([foo.as_json() for foo in rows], limit, offset, counted)
+    items = [foo.as_json() for foo in rows]
+    last = items[min(limit, len(items)) - 1] if items else {}
+    position = [last.get("created_at"), last.get("id")]
+    return page_body(items, limit, offset, counted, position)
 
 
 @app.post("/v1/foo/")
@@ -103,11 +115,18 @@ def list_bar():
     limit, offset = paging()
     with store.pipeline(transaction=False) as pipe:
         pipe.zcard(PREFIX + "index")
-        pipe.zrange(PREFIX + "index", offset, offset + limit)
-        counted, ids = pipe.execute()
-    stored = store.mget([PREFIX + id for id in ids]) if ids else []
+        pipe.zrange(
+            PREFIX + "index",
+            offset,
+            offset + limit,
+            withscores=True,
+            score_cast_func=int,
+        )
+        counted, entries = pipe.execute()
+    stored = store.mget([PREFIX + id for id, _ in entries]) if entries else []
     items = [json.loads(value) for value in stored if value is not None]
-    return page_body(items, limit, offset, counted)
+    position = [entries[min(limit, len(entries)) - 1][1]] if entries else []
+    return page_body(items, limit, offset, counted, position)
 
 
 @app.post("/v1/bar/")

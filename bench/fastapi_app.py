@@ -15,12 +15,12 @@ from datetime import datetime
 from typing import Annotated
 
 import redis
-from fastapi import Depends, FastAPI, HTTPException, Query, Response
+from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import DateTime, Integer, String, create_engine, func, literal, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
-from reference import CREATE_BAR, PREFIX, TOTAL_BOUND, now
+from reference import CREATE_BAR, PREFIX, TOTAL_BOUND, cursor, now
 
 engine = create_engine(os.environ["MYAPP_SQLALCHEMY_DATABASE_URI"])
 store = redis.Redis.from_url(os.environ["MYAPP_REDIS_URL"], decode_responses=True)
@@ -59,7 +59,7 @@ class Page(BaseModel):
     total_exact: bool
     limit: int
     offset: int
-    more: bool
+    next_cursor: str | None
 
 
 def session():
@@ -81,14 +81,20 @@ def foo_record(foo):
     )
 
 
-def page(items, limit, offset, counted):
+def page(request, response, items, limit, offset, counted, last_position):
+    """The page, its bounded total and, when more follow, the next page's cursor."""
+    next_cursor = cursor(last_position) if len(items) > limit else None
+    if next_cursor is not None:
+        response.headers["Link"] = (
+            f'<{request.url.path}?cursor={next_cursor}&limit={limit}>; rel="next"'
+        )
     return Page(
         items=items[:limit],
         total=min(counted, TOTAL_BOUND),
         total_exact=counted <= TOTAL_BOUND,
         limit=limit,
         offset=offset,
-        more=len(items) > limit,
+        next_cursor=next_cursor,
     )
 
 
@@ -101,12 +107,21 @@ def get_foo(id: int, db: SessionDependency):
 
 
 @app.get("/v1/foo/", response_model=Page)
-def list_foo(db: SessionDependency, limit: Limit = 20, offset: Offset = 0):
+def list_foo(
+    request: Request,
+    response: Response,
+    db: SessionDependency,
+    limit: Limit = 20,
+    offset: Offset = 0,
+):
     query = select(Foo).order_by(Foo.created_at, Foo.id)
     rows = db.scalars(query.limit(limit + 1).offset(offset)).all()
     bounded = select(literal(1)).select_from(Foo).limit(TOTAL_BOUND + 1)
     counted = db.scalar(select(func.count()).select_from(bounded.subquery()))
-    return page([foo_record(foo) for foo in rows], limit, offset, counted)
+    items = [foo_record(foo) for foo in rows]
+    last = items[min(limit, len(items)) - 1] if items else None
+    position = [last.created_at, last.id] if last else []
+    return page(request, response, items, limit, offset, counted, position)
 
 
 @app.post("/v1/foo/", response_model=Record, status_code=201)
@@ -127,14 +142,23 @@ def get_bar(id: str):
 
 
 @app.get("/v1/bar/", response_model=Page)
-def list_bar(limit: Limit = 20, offset: Offset = 0):
+def list_bar(
+    request: Request, response: Response, limit: Limit = 20, offset: Offset = 0
+):
     with store.pipeline(transaction=False) as pipe:
         pipe.zcard(PREFIX + "index")
-        pipe.zrange(PREFIX + "index", offset, offset + limit)
-        counted, ids = pipe.execute()
-    stored = store.mget([PREFIX + id for id in ids]) if ids else []
+        pipe.zrange(
+            PREFIX + "index",
+            offset,
+            offset + limit,
+            withscores=True,
+            score_cast_func=int,
+        )
+        counted, entries = pipe.execute()
+    stored = store.mget([PREFIX + id for id, _ in entries]) if entries else []
     items = [Record(**json.loads(value)) for value in stored if value is not None]
-    return page(items, limit, offset, counted)
+    position = [entries[min(limit, len(entries)) - 1][1]] if entries else []
+    return page(request, response, items, limit, offset, counted, position)
 
 
 @app.post("/v1/bar/", response_model=Record, status_code=201)

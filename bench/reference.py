@@ -4,6 +4,8 @@ The keys and the create script are the service's own (myapp/api/redis_store.py),
 so the references read and write the records the bench seeds through the service.
 """
 
+import base64
+import json
 from datetime import datetime, timezone
 
 # REDIS_KEY_PREFIX (production's) + the bar kind.
@@ -22,3 +24,12 @@ return seq
 def now():
     """Naive UTC, as the service stores it."""
     return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def cursor(position):
+    """A next page's cursor as a hand-written app makes one: its keyset position.
+
+    URL-safe base64 of the position's JSON (the service also signs its cursors
+    and binds them to the resource, sort and filters).
+    """
+    return base64.urlsafe_b64encode(json.dumps(position).encode()).decode()
