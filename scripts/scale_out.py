@@ -619,7 +619,30 @@ class Run:
             == {changed.headers.get("etag")},
             f"PUT {changed!r}, direct reads {direct!r}",
         )
+        self.check_cursor_crosses_instances(feature)
         return path
+
+    def check_cursor_crosses_instances(self, feature):
+        """A next_cursor one instance made pages on the other (a shared key)."""
+        for n in range(2):
+            created = self.call("POST", f"/v1/{feature}/", {"name": f"paged {n}"})
+            if feature == "foo":
+                self.foo_created += created.status == 201
+        made_on, followed_on = self.instances
+        first = request(made_on.http_port, "GET", f"/v1/{feature}/?limit=1")
+        cursor = (first.json() or {}).get("next_cursor")
+        query = urllib.parse.urlencode({"cursor": cursor or "", "limit": 1})
+        following = request(followed_on.http_port, "GET", f"/v1/{feature}/?{query}")
+        body = following.json() or {}
+        self.check(
+            f"{feature}: a cursor made by one instance pages on the other",
+            first.status == 200
+            and cursor
+            and following.status == 200
+            and len(body.get("items", ())) == 1
+            and body["items"] != first.json()["items"],
+            f"first {first!r}, following {following!r}",
+        )
 
     def race(self, feature, clients=16, rounds=3):
         """16 clients PUT with one If-Match at once, over both instances."""
