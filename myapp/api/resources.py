@@ -278,7 +278,7 @@ LINK = {
         required=False,
     )
 }
-# Every response has it (observability.py), so every response documents it.
+# Every response has it (security_headers.py), so every response documents it.
 REQUEST_ID = {
     "X-Request-ID": _header(
         "The request's id: the client's own if it sent a sane one, else a new one.",
