@@ -306,7 +306,7 @@ WWW_AUTHENTICATE = {
 class CrudDocs:
     """Decorators that document a resource's CRUD operations from its model's schemas.
 
-    Documentation only: behaviour lives in myapp.api.crud.
+    Documentation only: behaviour lives in myapp.api.views.
     """
 
     def __init__(self, namespace, model, name):
