@@ -26,7 +26,6 @@ import os
 import shutil
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,7 +33,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from run import RESULTS, ROOT, Processes, Stop, log, machine, on_signal, start_redis
+from run import RESULTS, ROOT, machine
 
 sys.path.insert(0, str(ROOT))
 
@@ -42,6 +41,14 @@ from flask_migrate import upgrade  # noqa: E402
 
 from myapp import create_app  # noqa: E402
 from myapp.db import redis_store, sql  # noqa: E402
+from scripts.harness import (  # noqa: E402
+    Database,
+    Processes,
+    Stop,
+    log,
+    start_redis,
+    stop_on_signals,
+)
 
 SIZES = [
     int(n)
@@ -206,23 +213,19 @@ def print_table(report):
 
 
 def main():
-    for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(number, on_signal)
+    stop_on_signals(signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
     if shutil.which("redis-server") is None:
         sys.exit("bench-scale: needs redis-server (make bench-scale installs it)")
     workdir = Path(tempfile.mkdtemp(prefix="myapp-bench-scale."))
     workdir.chmod(0o755)  # PostgreSQL runs as "nobody" under root (postgres.sh)
     processes = Processes()
+    database = Database("postgres", workdir / "pg")
     started = time.monotonic()
     report = {"machine": machine(), "rounds": ROUNDS, "sizes": SIZES, "results": {}}
     try:
-        database_url = subprocess.run(
-            [str(ROOT / "scripts" / "postgres.sh"), "start", str(workdir / "pg")],
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
-        redis_url = start_redis(processes, workdir)
+        database.start()
+        database_url = database.url
+        redis_url = start_redis(processes, workdir).url
         clients = {}
         for size in SIZES:
             log(f"filling foo and bar to {size:,} records")
@@ -236,13 +239,10 @@ def main():
         report["results"] = measure(clients)
         report["load_average"] = [round(value, 2) for value in os.getloadavg()]
     except Stop as stop:
-        sys.exit(f"bench-scale: stopped by {stop}")
+        sys.exit(f"bench-scale: {stop}")
     finally:
         processes.stop_all()
-        subprocess.run(
-            [str(ROOT / "scripts" / "postgres.sh"), "stop", str(workdir / "pg")],
-            timeout=60,
-        )
+        database.stop()
         if os.environ.get("BENCH_KEEP"):
             log(f"kept {workdir}")
         else:
