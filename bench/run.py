@@ -30,7 +30,6 @@ import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -50,6 +49,7 @@ from scripts.harness import (  # noqa: E402
     start_redis,
     start_uwsgi,
     stop_on_signals,
+    work_folder,
 )
 
 VENV_BIN = ROOT / "venv" / "bin"
@@ -565,28 +565,28 @@ def main():
     stop_on_signals(signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
     if shutil.which("wrk") is None or shutil.which("redis-server") is None:
         sys.exit("bench: needs wrk and redis-server (make bench installs them)")
-    workdir = Path(tempfile.mkdtemp(prefix="myapp-bench."))
-    workdir.chmod(0o755)  # PostgreSQL runs as "nobody" under root (postgres.sh)
-    processes = Processes()
-    bench = Bench(workdir, processes)
-    try:
-        if "--serve" in sys.argv[1:]:
-            bench.start()
-            serve(bench)
-        report = run(bench)
-    except Stop as stop:
-        sys.exit(f"bench: {stop}")
-    finally:
-        processes.stop_all()
-        bench.database.stop()
-        if os.environ.get("BENCH_KEEP"):
-            log(f"kept {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
+    with work_folder("myapp-bench.", "BENCH_KEEP") as workdir:
+        processes = Processes()
+        bench = Bench(workdir, processes)
+        try:
+            if "--serve" in sys.argv[1:]:
+                bench.start()
+                serve(bench)
+            report = run(bench)
+        except Stop as stop:
+            sys.exit(f"bench: {stop}")
+        finally:
+            processes.stop_all()
+            bench.database.stop()
     print_table(report)
+    save_results(report, "bench")
+
+
+def save_results(report, kind):
+    """bench/results/KIND-STAMP.json, and a line saying where."""
     RESULTS.mkdir(exist_ok=True)
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    path = RESULTS / f"bench-{stamp}.json"
+    path = RESULTS / f"{kind}-{stamp}.json"
     path.write_text(json.dumps(report, indent=2) + "\n")
     print(f"Results: {path.relative_to(ROOT)} ({report['seconds']} s)")
 

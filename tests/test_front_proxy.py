@@ -12,9 +12,7 @@ import json
 import os
 import re
 import secrets
-import shutil
 import socket
-import tempfile
 import time
 from pathlib import Path
 
@@ -31,6 +29,7 @@ from scripts.harness import (
     start_nginx,
     start_uwsgi,
     wait_until,
+    work_folder,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -64,10 +63,6 @@ def front_proxy(database_url, redis_server, migrated):
         ensure_nginx()
     except RuntimeError as error:
         pytest.skip(str(error))
-    # Not under pytest's temporary folder: nginx's workers (nobody, when run as
-    # root) must reach the body buffers.
-    work = Path(tempfile.mkdtemp(prefix="myapp-front-proxy."))
-    work.chmod(0o755)
     socket_address = f"127.0.0.1:{free_port()}"
     environment = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -85,15 +80,21 @@ def front_proxy(database_url, redis_server, migrated):
         "MYAPP_THREADS": "2",
         "MYAPP_HARAKIRI": str(HARAKIRI),
     }
-    uwsgi_log = work / "uwsgi.log"
     port = free_port()
     site = deploy_site([socket_address], port, free_port())
+    # Not under pytest's temporary folder: nginx's workers (nobody, when run as
+    # root) must reach the body buffers.
+    keep = "FRONT_PROXY_KEEP"
     try:
-        with Processes() as processes:
+        with (
+            work_folder("myapp-front-proxy.", keep) as folder,
+            Processes() as processes,
+        ):
+            uwsgi_log = folder / "uwsgi.log"
             start_uwsgi(processes, "uwsgi", environment, uwsgi_log)
             nginx = start_nginx(
                 processes,
-                work / "nginx",
+                folder / "nginx",
                 site,
                 log_format="$status $myapp_request_id",
                 workers=1,
@@ -107,8 +108,6 @@ def front_proxy(database_url, redis_server, migrated):
             )
             yield FrontProxy(port, nginx.folder, uwsgi_log)
     finally:
-        if not os.environ.get("FRONT_PROXY_KEEP"):
-            shutil.rmtree(work, ignore_errors=True)
         redis_server.flush()
         engine = sa.create_engine(database_url)
         with engine.begin() as connection:

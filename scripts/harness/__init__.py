@@ -11,6 +11,7 @@ from .processes import (
     log,
     stop_on_signals,
     wait_until,
+    work_folder,
 )
 from .servers import (
     Nginx,
@@ -56,4 +57,5 @@ __all__ = [
     "start_uwsgi",
     "stop_on_signals",
     "wait_until",
+    "work_folder",
 ]

@@ -3,15 +3,18 @@ happens (an error, a signal, the run's time limit)."""
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
-from typing import Callable, Iterable, Mapping
+from typing import Callable, Iterable, Iterator, Mapping
 
 
 class Stop(Exception):
@@ -169,3 +172,19 @@ class Processes:
                 self.stop(name)
             except Exception as error:  # keep stopping the others
                 log(f"could not stop {name}: {error}")
+
+
+@contextlib.contextmanager
+def work_folder(prefix: str, keep_variable: str) -> Iterator[Path]:
+    """A fresh folder under /tmp, removed at the end unless ``keep_variable`` is
+    set in the environment. Readable by all: servers run as "nobody" under root
+    (PostgreSQL, nginx's workers) and pytest's own folders are not."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    folder.chmod(0o755)
+    try:
+        yield folder
+    finally:
+        if os.environ.get(keep_variable):
+            log(f"kept {folder} ({keep_variable} is set)")
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
