@@ -86,8 +86,13 @@ deploy-rehearsal: system-packages
 scale-test: venv system-packages
 	timeout --kill-after=30 420 $(BIN)/pytest -m scale -v -s tests/scale
 
+# The bench's own tools (the FastAPI reference, py-spy): never the service's.
+$(VENV)/.bench-installed: $(VENV)/.installed bench/requirements.txt
+	$(BIN)/pip install --quiet -r bench/requirements.txt
+	touch $@
+
 # A benchmark, not a test: never part of `make test` (see bench/run.py, README).
-bench: venv system-packages
+bench: venv $(VENV)/.bench-installed system-packages
 	scripts/system-packages.sh wrk=wrk
 	$(BIN)/python bench/run.py
 

@@ -14,6 +14,7 @@ import secrets
 import signal
 import threading
 import time
+import urllib.parse
 
 import pytest
 
@@ -72,6 +73,26 @@ def test_created_on_one_instance_is_read_and_changed_on_the_other(stack, feature
         f"{feature} changed on one instance does not read the same on both: "
         f"PUT {changed!r}, direct reads {direct!r}"
     )
+
+
+@pytest.mark.parametrize("feature", ["foo", "bar"])
+def test_a_cursor_made_by_one_instance_pages_on_the_other(stack, feature):
+    """A next_cursor one instance made pages on the other (a shared key)."""
+    for n in range(2):
+        stack.create(feature, f"paged {n}")
+    made_on, followed_on = stack.instances
+    first = request(made_on.http_port, "GET", f"/v1/{feature}/?limit=1")
+    cursor = (first.json() or {}).get("next_cursor")
+    query = urllib.parse.urlencode({"cursor": cursor or "", "limit": 1})
+    following = request(followed_on.http_port, "GET", f"/v1/{feature}/?{query}")
+    body = following.json() or {}
+    assert (
+        first.status == 200
+        and cursor
+        and following.status == 200
+        and len(body.get("items", ())) == 1
+        and body["items"] != first.json()["items"]
+    ), f"first {first!r}, following {following!r}"
 
 
 @pytest.mark.parametrize("feature", ["foo", "bar"])
