@@ -47,7 +47,10 @@ function init(args)
     if ids[name] then
       path = path .. random_item(ids[name])
     end
-    local headers = {}
+    -- Every server closes the connection after each response: uWSGI's
+    -- http-socket always does, and uvicorn (the FastAPI reference) is asked to,
+    -- so each request costs every server one connection, as behind nginx.
+    local headers = { Connection = "close" }
     if body then
       headers["Content-Type"] = "application/json"
       headers["Authorization"] = "Bearer " .. token

@@ -223,6 +223,8 @@ on_server() {
   announce "check the copied code (releases/$release)"
   [ -f requirements.txt ] && [ -f myapp.ini ] && [ -d migrations/versions ] ||
     fail "releases/$release lacks requirements.txt, myapp.ini or migrations/versions"
+  # The commit of the release, for /metrics (myapp_build_info): it has no .git.
+  echo "${release#*-}" >REVISION
   # Per-server files are shared by every release.
   mkdir -p "$top/instance"
   ln -sfn "$top/instance" instance

@@ -465,6 +465,8 @@ first_release=$(current_release)
 check "current links to the new release, releases/<time>-<commit>" \
   test "${first_release#releases/}" != "$first_release" -a -f "$destination_path/$first_release/.deployed"
 check "the service runs from that release (its working folder)" serves_from "$first_pid" "$first_release"
+check "the release names its commit in REVISION (for /metrics)" \
+  test "$(cat "$destination_path/$first_release/REVISION")" = "${first_release#releases/*-}"
 check "/ready answers 200" answers 200 '"status":"ok"' GET /ready
 check "without API tokens the service stops (uWSGI need-app exits 22)" stops_without_tokens
 check "production refuses a write without a token (401)" \

@@ -8,10 +8,14 @@ the models' own JSON Schemas, so the two always say the same.
 """
 
 import copy
+import functools
+import inspect
 import re
 
-from flask import current_app
+from flask import current_app, request
 from flask_restx import Api
+from flask_restx.utils import unpack
+from werkzeug.wrappers import Response
 
 from . import openapi
 from .auth import require_token_for_writes
@@ -102,6 +106,49 @@ class FeatureApi(Api):
 
     def error_router(self, original_handler, e):
         return original_handler(e)
+
+    def output(self, view):
+        """A feature's resource as a plain view: its method, called straight.
+
+        restx would make a Resource per request, look its method up by name, run
+        its payload validation (off: schemas.py validates) and check the result
+        twice; for a resource with nothing to decorate or validate, one instance
+        and a table of its methods answer the same. Anything else (restx's own
+        views, decorated or validating resources) keeps restx's dispatch.
+        """
+        resource = view.view_class
+        if not self._dispatches_plainly(resource):
+            return super().output(view)
+        instance = resource(self)
+        handlers = {
+            method: getattr(instance, method.lower()) for method in view.methods
+        }
+        if "GET" in handlers:
+            handlers.setdefault("HEAD", handlers["GET"])
+        make_response = self.make_response
+
+        @functools.wraps(view)
+        def dispatch(**kwargs):
+            response = handlers[request.method](**kwargs)
+            if isinstance(response, Response):
+                return response
+            data, code, headers = unpack(response)
+            return make_response(data, code, headers=headers)
+
+        return dispatch
+
+    def _dispatches_plainly(self, resource) -> bool:
+        if resource.__module__.startswith("flask_restx") or resource.method_decorators:
+            return False
+        for method in resource.methods:
+            function = getattr(resource, method.lower())
+            if inspect.iscoroutinefunction(function):
+                return False
+            doc = getattr(function, "__apidoc__", {})
+            validate = doc.get("validate")
+            if doc.get("expect") and (validate or validate is None and self._validate):
+                return False
+        return True
 
     @property
     def __schema__(self):
@@ -238,7 +285,7 @@ LINK = {
         required=False,
     )
 }
-# Every response has it (observability.py), so every response documents it.
+# Every response has it (security_headers.py), so every response documents it.
 REQUEST_ID = {
     "X-Request-ID": _header(
         "The request's id: the client's own if it sent a sane one, else a new one.",
@@ -280,7 +327,7 @@ IDEMPOTENCY_REUSED = "This Idempotency-Key was used with a different body or pat
 class CrudDocs:
     """Decorators that document a resource's CRUD operations from its model's schemas.
 
-    Documentation only: behaviour lives in myapp.api.crud.
+    Documentation only: behaviour lives in myapp.api.views.
     """
 
     def __init__(self, namespace, model, name):

@@ -4,9 +4,9 @@ A feature's Resource methods are one-line calls into here; what differs between
 features (schemas, store, sort and filter fields) comes from the model.
 """
 
-from flask import request
+from flask import Response, request
+from werkzeug.datastructures import Headers
 from werkzeug.exceptions import NotFound
-from werkzeug.wrappers import Response
 
 from . import bodies, idempotency, paging, preconditions
 from .problems import StoreUnavailable, ValidationFailed
@@ -18,9 +18,19 @@ JSON_MIMETYPE = "application/json"
 WRITE_ATTEMPTS = 20
 
 
-def json_response(body, status=200, headers=None):
-    # content_type, not mimetype: the same header without working it out each time.
-    return Response(body, status=status, content_type=JSON_MIMETYPE, headers=headers)
+def json_response(body: bytes, status: int = 200, headers=None) -> Response:
+    """``body`` with its headers, given to werkzeug at once.
+
+    Given the body, werkzeug would set Content-Type and then Content-Length one
+    after the other, each a search and a check of the header list; the same
+    headers in one list are checked once.
+    """
+    listed = [("Content-Type", JSON_MIMETYPE), ("Content-Length", str(len(body)))]
+    if headers:
+        listed.extend(headers.items())
+    response = Response(status=status, headers=Headers(listed))
+    response.response = [body]
+    return response
 
 
 def empty_response(status, headers=None):
@@ -110,21 +120,31 @@ def patch(model, id):
 
 
 def _write(model, id, new_document):
-    """Read, check preconditions, compare-and-set; re-read when another write won."""
-    for _ in range(WRITE_ATTEMPTS):
-        record = _found(model, id)
-        preconditions.check_write(preconditions.etag_for(record.as_bytes()))
+    def put(record):
         updated = record.update(new_document(record))
-        if updated is not None:
-            body = updated.as_bytes()
-            return json_response(body, headers={"ETag": preconditions.etag_for(body)})
-    raise StoreUnavailable("Too many concurrent writes to this resource; retry.")
+        if updated is None:
+            return None
+        body = updated.as_bytes()
+        return json_response(body, headers={"ETag": preconditions.etag_for(body)})
+
+    return _compare_and_set(model, id, put)
 
 
 def delete(model, id):
+    return _compare_and_set(
+        model, id, lambda record: empty_response(204) if record.delete() else None
+    )
+
+
+def _compare_and_set(model, id, write):
+    """Read, check preconditions, write; re-read when another write won.
+
+    ``write`` answers the response, or None when the record changed under it.
+    """
     for _ in range(WRITE_ATTEMPTS):
         record = _found(model, id)
         preconditions.check_write(preconditions.etag_for(record.as_bytes()))
-        if record.delete():
-            return empty_response(204)
+        response = write(record)
+        if response is not None:
+            return response
     raise StoreUnavailable("Too many concurrent writes to this resource; retry.")
