@@ -14,7 +14,7 @@ from flask import Blueprint
 from flask_restx import Resource
 
 from myapp import create_app
-from myapp.api import crud
+from myapp.api import views
 from myapp.api.fields import INT64_MAX, INT64_MIN, parse_date_time
 from myapp.api.redis_store import RedisModel
 from myapp.api.resources import CrudDocs, FeatureApi
@@ -80,12 +80,12 @@ def probe_blueprint(model, id_route, id_param):
         @docs.list
         def get(self):
             """List them"""
-            return crud.list_records(model)
+            return views.list_records(model)
 
         @docs.create
         def post(self):
             """Create one"""
-            return crud.create(model)
+            return views.create(model)
 
     @ns.route(id_route)
     @ns.param("id", "The id", **id_param)
@@ -93,22 +93,22 @@ def probe_blueprint(model, id_route, id_param):
         @docs.get
         def get(self, id):
             """Get one"""
-            return crud.get(model, id)
+            return views.get(model, id)
 
         @docs.replace
         def put(self, id):
             """Replace one"""
-            return crud.replace(model, id)
+            return views.replace(model, id)
 
         @docs.patch
         def patch(self, id):
             """Patch one"""
-            return crud.patch(model, id)
+            return views.patch(model, id)
 
         @docs.delete
         def delete(self, id):
             """Delete one"""
-            return crud.delete(model, id)
+            return views.delete(model, id)
 
     return blueprint
 
