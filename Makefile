@@ -81,10 +81,10 @@ deploy-rehearsal: system-packages
 	deploy/rehearsal.sh
 
 # Two uWSGI instances behind a private nginx, sharing PostgreSQL and Redis
-# (scripts/scale_out.py; nginx is installed when missing where that starts no
-# system nginx). timeout is a backstop: the script bounds itself to 5 minutes.
+# (tests/scale/, marker scale; nginx is installed when missing where that starts
+# no system nginx). timeout is a backstop: the session bounds itself to 5 minutes.
 scale-test: venv system-packages
-	timeout --kill-after=30 420 $(BIN)/python scripts/scale_out.py
+	timeout --kill-after=30 420 $(BIN)/pytest -m scale -v -s tests/scale
 
 # The bench's own tools (the FastAPI reference, py-spy): never the service's.
 $(VENV)/.bench-installed: $(VENV)/.installed bench/requirements.txt

@@ -11,80 +11,26 @@ flushed before every test.
 """
 
 import os
-import shutil
-import socket
-import subprocess
-import time
 
 import pytest
-import redis
 from flask_migrate import downgrade, upgrade
 
 from myapp import create_app
 from myapp.db import sql
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class RedisServer:
-    """A redis-server process that tests may stop and start again (same port)."""
-
-    def __init__(self, workdir):
-        self.binary = shutil.which("redis-server")
-        self.workdir = workdir
-        self.port = free_port()
-        self.process = None
-
-    @property
-    def url(self):
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self):
-        self.process = subprocess.Popen(
-            [self.binary, "--bind", "127.0.0.1", "--port", str(self.port)]
-            + ["--save", "", "--appendonly", "no", "--dir", str(self.workdir)],
-            stdout=subprocess.DEVNULL,
-        )
-        client = redis.Redis.from_url(self.url)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                if time.monotonic() > deadline or self.process.poll() is not None:
-                    raise RuntimeError("redis-server did not start") from None
-                time.sleep(0.02)
-        client.close()
-
-    def stop(self):
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait(10)
-            self.process = None
-
-    def flush(self):
-        client = redis.Redis.from_url(self.url)
-        client.flushdb()
-        client.close()
+from scripts.harness import Processes, redis_binary, start_redis
 
 
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory):
-    if shutil.which("redis-server") is None:
+    """A redis-server that tests may stop and start again (same port)."""
+    if redis_binary() is None:
         pytest.exit(
             "redis-server is not installed: run `make test` (installs it) or "
             "apt-get install redis-server",
             returncode=3,
         )
-    server = RedisServer(tmp_path_factory.mktemp("redis"))
-    server.start()
-    yield server
-    server.stop()
+    with Processes() as processes:
+        yield start_redis(processes, tmp_path_factory.mktemp("redis"))
 
 
 @pytest.fixture(scope="session")

@@ -35,11 +35,9 @@ import platform
 import secrets
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -48,6 +46,22 @@ import redis
 import sqlalchemy as sa
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from scripts.harness import (  # noqa: E402
+    Database,
+    Processes,
+    Stop,
+    free_port,
+    http_status,
+    log,
+    start_redis,
+    start_uwsgi,
+    stop_on_signals,
+    wait_until,
+    work_folder,
+)
+
 VENV_BIN = ROOT / "venv" / "bin"
 RESULTS = ROOT / "bench" / "results"
 SCRIPT = ROOT / "bench" / "scenario.lua"
@@ -110,102 +124,6 @@ TIME_BUDGET = 600 + ROUNDS * len(SCENARIOS) * (
 )
 
 
-class Stop(Exception):
-    """A signal asked the run to end; the processes are stopped on the way out."""
-
-
-def on_signal(number, frame):
-    raise Stop(signal.Signals(number).name)
-
-
-def log(message):
-    print(message, file=sys.stderr, flush=True)
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Processes:
-    """Every process the run starts, each in its own group, stopped by its id."""
-
-    def __init__(self):
-        self.started = []
-
-    def start(self, name, command, log_path, **kwargs):
-        with open(log_path, "wb") as output:
-            process = subprocess.Popen(
-                command,
-                stdout=output,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-                **kwargs,
-            )
-        self.started.append((name, process))
-        return process
-
-    def stop_all(self):
-        for name, process in reversed(self.started):
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-                try:
-                    process.wait(15)
-                except subprocess.TimeoutExpired:
-                    log(
-                        f"{name} (pid {process.pid}) ignored SIGTERM: killing its group"
-                    )
-                    os.killpg(process.pid, signal.SIGKILL)
-                    process.wait(5)
-            # uWSGI workers die with their master; anything left in the group goes.
-            try:
-                os.killpg(process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        self.started.clear()
-
-
-def wait_until(check, what, timeout=60, process=None):
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if check():
-                return
-        except OSError:
-            pass
-        if process is not None and process.poll() is not None:
-            raise RuntimeError(f"{what}: the process exited ({process.returncode})")
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"{what}: not ready after {timeout} s")
-        time.sleep(0.1)
-
-
-def http_status(port, path):
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-    try:
-        connection.request("GET", path)
-        return connection.getresponse().status
-    finally:
-        connection.close()
-
-
-def start_redis(processes, workdir):
-    port = free_port()
-    command = [shutil.which("redis-server"), "--bind", "127.0.0.1", "--port", str(port)]
-    command += ["--save", "", "--appendonly", "no", "--dir", str(workdir)]
-    process = processes.start("redis-server", command, workdir / "redis.log")
-
-    def answers():
-        with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
-            sock.sendall(b"PING\r\n")
-            return sock.recv(16).startswith(b"+PONG")
-
-    wait_until(answers, "redis-server", 20, process)
-    return f"redis://127.0.0.1:{port}/0"
-
-
 def service_environment(database_url, redis_url, token):
     """Production settings (MYAPP_ENV unset), with the bench's stores and tuning."""
     environment = {
@@ -227,17 +145,19 @@ def service_environment(database_url, redis_url, token):
     return environment
 
 
-def start_uwsgi(processes, name, environment, workdir, extra=()):
-    port = free_port()
-    environment = dict(environment, MYAPP_SOCKET=str(workdir / f"{name}.sock"))
-    command = [str(VENV_BIN / "uwsgi"), "--ini", "myapp.ini"]
-    command += ["--http-socket", f"127.0.0.1:{port}", *UWSGI_HTTP_FLAGS, *extra]
-    process = processes.start(
-        name, command, workdir / f"{name}.log", cwd=ROOT, env=environment
+def start_bench_uwsgi(processes, name, environment, workdir, extra=()):
+    """uWSGI with the production ini, an HTTP socket and the bench's flags;
+    returned (process, HTTP port) once ``name``'s page answers."""
+    server = start_uwsgi(
+        processes,
+        name,
+        dict(environment, MYAPP_SOCKET=str(workdir / f"{name}.sock")),
+        workdir / f"{name}.log",
+        ready_path={"ceiling": "/", "bare": "/v1/bar/"}.get(name, "/health"),
+        http_port=free_port(),
+        extra=[*UWSGI_HTTP_FLAGS, *extra],
     )
-    path = {"ceiling": "/", "bare": "/v1/bar/"}.get(name, "/health")
-    wait_until(lambda: http_status(port, path) == 200, name, 60, process)
-    return process, port
+    return server.process, server.http_port
 
 
 def start_fastapi(processes, environment, workdir):
@@ -511,18 +431,15 @@ class Bench:
     def __init__(self, workdir, processes):
         self.workdir = workdir
         self.processes = processes
+        self.database = Database("postgres", workdir / "pg")
         self.token = secrets.token_urlsafe(24)
 
     def start(self):
         log("starting PostgreSQL and redis-server")
-        self.database_url = database_url = subprocess.run(
-            [str(ROOT / "scripts" / "postgres.sh"), "start", str(self.workdir / "pg")],
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=120,
-        ).stdout.strip()
-        self.redis_url = redis_url = start_redis(self.processes, self.workdir)
+        self.database.start()
+        self.database_url = database_url = self.database.url
+        redis_server = start_redis(self.processes, self.workdir)
+        self.redis_url = redis_url = redis_server.url
         environment = service_environment(database_url, redis_url, self.token)
         subprocess.run(
             [str(VENV_BIN / "flask"), "db", "upgrade"],
@@ -533,14 +450,14 @@ class Bench:
             timeout=120,
         )
         log(f"starting the servers (uWSGI, 2 processes x {UWSGI_THREADS} threads)")
-        self.service, service_port = start_uwsgi(
+        self.service, service_port = start_bench_uwsgi(
             self.processes, "service", environment, self.workdir
         )
         self.ports = {"service": service_port}
         # Each server's master, whose process tree's CPU time each run reads.
         self.pids = {"service": self.service.pid}
         if METRICS_OFF:
-            _, self.ports["metrics_off"] = start_uwsgi(
+            _, self.ports["metrics_off"] = start_bench_uwsgi(
                 self.processes,
                 "metrics_off",
                 dict(environment, MYAPP_METRICS_ENABLED="false"),
@@ -552,7 +469,7 @@ class Bench:
             others["bare"] = "bare:app"
         for name, module in others.items():
             extra = ["--pythonpath", str(ROOT / "bench"), "--module", module]
-            process, self.ports[name] = start_uwsgi(
+            process, self.ports[name] = start_bench_uwsgi(
                 self.processes, name, environment, self.workdir, extra
             )
             self.pids[name] = process.pid
@@ -788,35 +705,31 @@ def run(bench):
 
 
 def main():
-    for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(number, on_signal)
+    stop_on_signals(signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
     if shutil.which("wrk") is None or shutil.which("redis-server") is None:
         sys.exit("bench: needs wrk and redis-server (make bench installs them)")
-    workdir = Path(tempfile.mkdtemp(prefix="myapp-bench."))
-    workdir.chmod(0o755)  # PostgreSQL runs as "nobody" under root (postgres.sh)
-    processes = Processes()
-    bench = Bench(workdir, processes)
-    try:
-        if "--serve" in sys.argv[1:]:
-            bench.start()
-            serve(bench)
-        report = run(bench)
-    except Stop as stop:
-        sys.exit(f"bench: stopped by {stop}")
-    finally:
-        processes.stop_all()
-        subprocess.run(
-            [str(ROOT / "scripts" / "postgres.sh"), "stop", str(workdir / "pg")],
-            timeout=60,
-        )
-        if os.environ.get("BENCH_KEEP"):
-            log(f"kept {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
+    with work_folder("myapp-bench.", "BENCH_KEEP") as workdir:
+        processes = Processes()
+        bench = Bench(workdir, processes)
+        try:
+            if "--serve" in sys.argv[1:]:
+                bench.start()
+                serve(bench)
+            report = run(bench)
+        except Stop as stop:
+            sys.exit(f"bench: {stop}")
+        finally:
+            processes.stop_all()
+            bench.database.stop()
     print_table(report)
+    save_results(report, "bench")
+
+
+def save_results(report, kind):
+    """bench/results/KIND-STAMP.json, and a line saying where."""
     RESULTS.mkdir(exist_ok=True)
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    path = RESULTS / f"bench-{stamp}.json"
+    path = RESULTS / f"{kind}-{stamp}.json"
     path.write_text(json.dumps(report, indent=2) + "\n")
     print(f"Results: {path.relative_to(ROOT)} ({report['seconds']} s)")
 

@@ -27,15 +27,12 @@ import os
 import shutil
 import signal
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
 
 import sqlalchemy as sa
 
-from run import RESULTS, ROOT, Processes, Stop, log, machine, on_signal, start_redis
+from run import ROOT, machine, save_results
 
 sys.path.insert(0, str(ROOT))
 
@@ -43,6 +40,15 @@ from flask_migrate import upgrade  # noqa: E402
 
 from myapp import create_app  # noqa: E402
 from myapp.db import redis_store, sql  # noqa: E402
+from scripts.harness import (  # noqa: E402
+    Database,
+    Processes,
+    Stop,
+    log,
+    start_redis,
+    stop_on_signals,
+    work_folder,
+)
 
 SIZES = [
     int(n)
@@ -217,54 +223,42 @@ def print_table(report):
 
 
 def main():
-    for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(number, on_signal)
+    stop_on_signals(signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
     if shutil.which("redis-server") is None:
         sys.exit("bench-scale: needs redis-server (make bench-scale installs it)")
-    workdir = Path(tempfile.mkdtemp(prefix="myapp-bench-scale."))
-    workdir.chmod(0o755)  # PostgreSQL runs as "nobody" under root (postgres.sh)
-    processes = Processes()
     started = time.monotonic()
     report = {"machine": machine(), "rounds": ROUNDS, "sizes": SIZES, "results": {}}
-    try:
-        database_url = subprocess.run(
-            [str(ROOT / "scripts" / "postgres.sh"), "start", str(workdir / "pg")],
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
-        redis_url = start_redis(processes, workdir)
-        clients = {}
-        for size in SIZES:
-            log(f"filling foo and bar to {size:,} records")
-            filling = time.monotonic()
-            app = size_app(database_url, redis_url, size)
-            fill_foo(app, size)
-            fill_bar(app, size)
-            log(f"  filled in {time.monotonic() - filling:.1f} s")
-            clients[size] = app.test_client()
-        log(f"measuring: {ROUNDS} rounds")
-        report["results"] = measure(clients)
-        report["load_average"] = [round(value, 2) for value in os.getloadavg()]
-    except Stop as stop:
-        sys.exit(f"bench-scale: stopped by {stop}")
-    finally:
-        processes.stop_all()
-        subprocess.run(
-            [str(ROOT / "scripts" / "postgres.sh"), "stop", str(workdir / "pg")],
-            timeout=60,
-        )
-        if os.environ.get("BENCH_KEEP"):
-            log(f"kept {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
+    with work_folder("myapp-bench-scale.", "BENCH_KEEP") as workdir:
+        processes = Processes()
+        database = Database("postgres", workdir / "pg")
+        try:
+            database.start()
+            redis_url = start_redis(processes, workdir).url
+            report["results"] = fill_and_measure(database.url, redis_url)
+            report["load_average"] = [round(value, 2) for value in os.getloadavg()]
+        except Stop as stop:
+            sys.exit(f"bench-scale: {stop}")
+        finally:
+            processes.stop_all()
+            database.stop()
     report["seconds"] = round(time.monotonic() - started)
     report["verdict"] = print_table(report)
-    RESULTS.mkdir(exist_ok=True)
-    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    path = RESULTS / f"scale-{stamp}.json"
-    path.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"Results: {path.relative_to(ROOT)} ({report['seconds']} s)")
+    save_results(report, "scale")
+
+
+def fill_and_measure(database_url, redis_url):
+    """Each size in a database and a key prefix of its own, then the rounds."""
+    clients = {}
+    for size in SIZES:
+        log(f"filling foo and bar to {size:,} records")
+        filling = time.monotonic()
+        app = size_app(database_url, redis_url, size)
+        fill_foo(app, size)
+        fill_bar(app, size)
+        log(f"  filled in {time.monotonic() - filling:.1f} s")
+        clients[size] = app.test_client()
+    log(f"measuring: {ROUNDS} rounds")
+    return measure(clients)
 
 
 if __name__ == "__main__":

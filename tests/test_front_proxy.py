@@ -8,65 +8,35 @@ nginx's version; and whatever nginx accepts must reach the app, never a 502 from
 a uWSGI buffer too small for it.
 """
 
-import importlib.util
 import json
 import os
 import re
 import secrets
-import shutil
-import signal
 import socket
-import subprocess
-import sys
-import tempfile
 import time
-import types
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from werkzeug.http import HTTP_STATUS_CODES
 
+from scripts.harness import (
+    Processes,
+    deploy_site,
+    ensure_nginx,
+    free_port,
+    http_status,
+    start_nginx,
+    start_uwsgi,
+    wait_until,
+    work_folder,
+)
+
 ROOT = Path(__file__).resolve().parent.parent
 MAX_CONTENT_LENGTH = 1024 * 1024
 HARAKIRI = 2
 TOKEN = "front-proxy-" + secrets.token_hex(8)
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-
-
-def scale_out():
-    """scripts/scale_out.py, for its private-nginx helpers (one source of them)."""
-    spec = importlib.util.spec_from_file_location(
-        "scale_out", ROOT / "scripts" / "scale_out.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def nginx_conf(folder, site):
-    """A private nginx whose access log has the request id nginx passed on."""
-    for kind in ("body", "proxy", "fastcgi", "uwsgi"):
-        (folder / kind).mkdir()
-    user = "user nobody nogroup;\n" if os.geteuid() == 0 else ""
-    return f"""{user}daemon off;
-worker_processes 1;
-pid {folder}/nginx.pid;
-error_log {folder}/error.log info;
-events {{
-    worker_connections 64;
-}}
-http {{
-    log_format ids '$status $myapp_request_id';
-    access_log {folder}/access.log ids;
-    client_body_temp_path {folder}/body;
-    proxy_temp_path {folder}/proxy;
-    fastcgi_temp_path {folder}/fastcgi;
-    uwsgi_temp_path {folder}/uwsgi;
-    scgi_temp_path {folder}/body;
-{site}
-}}
-"""
 
 
 class FrontProxy:
@@ -89,16 +59,11 @@ class FrontProxy:
 
 @pytest.fixture(scope="module")
 def front_proxy(database_url, redis_server, migrated):
-    helpers = scale_out()
     try:
-        nginx = helpers.ensure_nginx()
+        ensure_nginx()
     except RuntimeError as error:
         pytest.skip(str(error))
-    # Not under pytest's temporary folder: nginx's workers (nobody, when run as
-    # root) must reach the body buffers.
-    work = Path(tempfile.mkdtemp(prefix="myapp-front-proxy."))
-    work.chmod(0o755)
-    socket_address = f"127.0.0.1:{helpers.free_port()}"
+    socket_address = f"127.0.0.1:{free_port()}"
     environment = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "LANG": "C.UTF-8",
@@ -115,51 +80,34 @@ def front_proxy(database_url, redis_server, migrated):
         "MYAPP_THREADS": "2",
         "MYAPP_HARAKIRI": str(HARAKIRI),
     }
-    uwsgi_log = work / "uwsgi.log"
-    with open(uwsgi_log, "wb") as output:
-        uwsgi = subprocess.Popen(
-            [str(Path(sys.executable).parent / "uwsgi"), "--ini", "myapp.ini"],
-            cwd=ROOT,
-            env=environment,
-            stdin=subprocess.DEVNULL,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    folder = work / "nginx"
-    folder.mkdir()
-    port, ready_port = helpers.free_port(), helpers.free_port()
-    upstream = types.SimpleNamespace(socket=socket_address)
-    site = helpers.nginx_site([upstream], port, ready_port)
-    (folder / "site.conf").write_text(site)
-    (folder / "uwsgi_params").write_text(helpers.uwsgi_params().read_text())
-    (folder / "nginx.conf").write_text(nginx_conf(folder, "    include site.conf;"))
-    command = [nginx, "-p", str(folder), "-c", str(folder / "nginx.conf")]
-    server = subprocess.Popen(
-        command,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    proxy = FrontProxy(port, folder, uwsgi_log)
+    port = free_port()
+    site = deploy_site([socket_address], port, free_port())
+    # Not under pytest's temporary folder: nginx's workers (nobody, when run as
+    # root) must reach the body buffers.
+    keep = "FRONT_PROXY_KEEP"
     try:
-        helpers.wait_until(
-            lambda: helpers.request(port, "GET", "/ready").status == 200,
-            60,
-            f"uWSGI behind nginx ready (see {uwsgi_log})",
-        )
-        yield proxy
+        with (
+            work_folder("myapp-front-proxy.", keep) as folder,
+            Processes() as processes,
+        ):
+            uwsgi_log = folder / "uwsgi.log"
+            start_uwsgi(processes, "uwsgi", environment, uwsgi_log)
+            nginx = start_nginx(
+                processes,
+                folder / "nginx",
+                site,
+                log_format="$status $myapp_request_id",
+                workers=1,
+                error_level="info",
+            )
+            wait_until(
+                lambda: http_status(port, "/ready") == 200,
+                f"uWSGI behind nginx ready (see {uwsgi_log})",
+                60,
+                nginx.process,
+            )
+            yield FrontProxy(port, nginx.folder, uwsgi_log)
     finally:
-        for process in (server, uwsgi):
-            process.terminate()
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(10)
-        if not os.environ.get("FRONT_PROXY_KEEP"):
-            shutil.rmtree(work, ignore_errors=True)
         redis_server.flush()
         engine = sa.create_engine(database_url)
         with engine.begin() as connection:

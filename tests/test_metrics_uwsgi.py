@@ -18,7 +18,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -31,9 +30,16 @@ from flask_migrate import upgrade
 from prometheus_client.parser import text_string_to_metric_families
 
 from myapp import create_app
+from scripts.harness import (
+    Processes,
+    find_binary,
+    free_port,
+    start_prometheus,
+    start_uwsgi,
+    wait_until,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
-UWSGI = ROOT / "venv" / "bin" / "uwsgi"
 METRICS_TOKEN = "scrape-token-for-tests"
 API_TOKEN = "write-token-for-tests"
 REQUESTS = 120
@@ -46,12 +52,6 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def call(port, method, path, body=None, headers=None, timeout=10):
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
@@ -60,32 +60,6 @@ def call(port, method, path, body=None, headers=None, timeout=10):
         return response.status, dict(response.getheaders()), response.read()
     finally:
         connection.close()
-
-
-def wait_until(check, what, timeout=60, process=None):
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if check():
-                return
-        except OSError:
-            pass
-        if process is not None and process.poll() is not None:
-            raise RuntimeError(f"{what}: exited with {process.returncode}")
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"{what}: not ready after {timeout} s")
-        time.sleep(0.1)
-
-
-def stop(process):
-    """SIGTERM (uWSGI: die-on-term), then SIGKILL to its group if it lingers."""
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(10)
 
 
 def write_stale_counts(directory):
@@ -128,21 +102,19 @@ class Server:
             MYAPP_MAX_REQUESTS=str(MAX_REQUESTS),
             PROMETHEUS_MULTIPROC_DIR=str(self.metrics_dir),
         )
-        command = [str(UWSGI), "--ini", str(ROOT / "myapp.ini")]
-        command += ["--http-socket", f"127.0.0.1:{self.port}"]
         # Every worker recycles after exactly MAX_REQUESTS, however young.
-        command += ["--max-requests-delta", "0", "--min-worker-lifetime", "0"]
-        self.log = open(work / "uwsgi.log", "wb")
-        self.process = subprocess.Popen(
-            command,
-            cwd=ROOT,
-            env=env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
+        self.processes = Processes()
+        self.uwsgi = start_uwsgi(
+            self.processes,
+            "uwsgi",
+            env,
+            work / "uwsgi.log",
+            http_port=self.port,
+            extra=["--max-requests-delta", "0", "--min-worker-lifetime", "0"],
+            ready_path=None,
         )
-        wait_until(self.both_workers_serve, "uWSGI", 90, self.process)
+        self.process = self.uwsgi.process
+        self.uwsgi.wait_ready(timeout=90, check=self.both_workers_serve)
 
     def both_workers_serve(self):
         return call(self.port, "GET", "/health")[0] == 200 and len(self.workers()) == 2
@@ -168,8 +140,7 @@ class Server:
         return found
 
     def stop(self):
-        stop(self.process)
-        self.log.close()
+        self.processes.stop_all()
 
 
 @pytest.fixture(scope="module")
@@ -255,10 +226,10 @@ def test_production_metrics_need_the_token(server):
 
 
 def find_tool(name):
-    for candidate in (shutil.which(name), f"/usr/bin/{name}"):
-        if candidate and os.access(candidate, os.X_OK):
-            return candidate
-    pytest.skip(f"{name} is not installed (Debian: apt-get install prometheus)")
+    found = find_binary(name, "/usr/bin")
+    if found is None:
+        pytest.skip(f"{name} is not installed (Debian: apt-get install prometheus)")
+    return found
 
 
 def test_exposition_passes_promtool(server):
@@ -296,8 +267,7 @@ def query(port, promql):
 
 
 def test_prometheus_scrapes_the_service_and_answers_a_rate(server, tmp_path):
-    prometheus_bin = find_tool("prometheus")
-    port = free_port()
+    find_tool("prometheus")
     token_file = tmp_path / "token"
     token_file.write_text(METRICS_TOKEN)
     config = tmp_path / "prometheus.yml"
@@ -312,23 +282,9 @@ def test_prometheus_scrapes_the_service_and_answers_a_rate(server, tmp_path):
     shutil.copy(
         ROOT / "deploy" / "prometheus-alerts.yml", tmp_path / "myapp-alerts.yml"
     )
-    log = open(tmp_path / "prometheus.log", "wb")
-    process = subprocess.Popen(
-        [
-            prometheus_bin,
-            f"--config.file={config}",
-            f"--storage.tsdb.path={tmp_path / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--storage.tsdb.retention.time=1h",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,
-        cwd=tmp_path,
-    )
-    try:
-        wait_until(lambda: call(port, "GET", "/-/ready")[0] == 200, "prometheus", 60)
+    with Processes() as processes:
+        prometheus = start_prometheus(processes, tmp_path, config)
+        port, process = prometheus.port, prometheus.process
         wait_until(
             lambda: [r["value"][1] for r in query(port, 'up{job="myapp"}')] == ["1"],
             "a successful scrape",
@@ -358,6 +314,3 @@ def test_prometheus_scrapes_the_service_and_answers_a_rate(server, tmp_path):
             "MyappNotReady",
         ]
         assert all(rule["health"] != "err" for rule in groups[0]["rules"])
-    finally:
-        stop(process)
-        log.close()

@@ -1,14 +1,12 @@
 """Rate limits per client address, counted in Redis, never a cause of 5xx."""
 
-import subprocess
-import time
-
 import pytest
 import redis
 
 from myapp.settings import ConfigError
 from myapp.api.limits import EXTENSION
 from myapp.api.testing import SpecChecker, assert_problem
+from scripts.harness import Processes, start_redis
 
 
 def keys(redis_server, pattern="*"):
@@ -168,31 +166,14 @@ def test_limit_strings_are_checked_at_start(make_app):
 
 def test_counts_in_a_redis_reached_by_unix_socket(make_app, tmp_path):
     """`make run` talks to its Redis over a unix socket (unix://...)."""
-    socket_path = tmp_path / "redis.sock"
-    server = subprocess.Popen(
-        ["redis-server", "--port", "0", "--unixsocket", str(socket_path)]
-        + ["--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
-        stdout=subprocess.DEVNULL,
-    )
-    url = f"unix://{socket_path}?db=0"
-    client = redis.Redis.from_url(url)
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                assert time.monotonic() < deadline, "redis-server did not start"
-                time.sleep(0.02)
-        app = make_app(REDIS_URL=url, RATELIMIT_DEFAULT="1/minute")
+    with Processes() as processes:
+        server = start_redis(processes, tmp_path, unix_socket=tmp_path / "redis.sock")
+        client = server.admin()
+        app = make_app(REDIS_URL=server.url, RATELIMIT_DEFAULT="1/minute")
         assert app.test_client().get("/v1/foo/").status_code == 200
         assert_problem(app.test_client().get("/v1/foo/"), 429)
         assert client.keys("test:ratelimit:*")
-    finally:
         client.close()
-        server.terminate()
-        server.wait(10)
 
 
 def test_ipv6_clients_are_counted_per_64(make_app, over_http):

@@ -10,97 +10,18 @@ must still replay its create. Only the request in flight at the kill may have
 gone either way.
 """
 
-import hashlib
 import json
-import secrets
-import shutil
-import signal
-import socket
-import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytest
-import redis
 
 from myapp.api.testing import assert_problem
+from scripts.harness import Processes, redis_binary, start_redis
 
-ROOT = Path(__file__).resolve().parent.parent
-CONF = ROOT / "deploy" / "redis.conf"
-USERS = ROOT / "deploy" / "redis-users.acl.in"
 WRITERS = 6
 LOAD_SECONDS = 1.0
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _sha256(password):
-    return hashlib.sha256(password.encode()).hexdigest()
-
-
-class DurableRedis:
-    """redis-server as deploy/redis.conf configures it, on a private port and dir."""
-
-    def __init__(self, workdir):
-        self.dir = workdir / "data"
-        self.dir.mkdir()
-        self.port = free_port()
-        self.app_password = secrets.token_urlsafe(16)
-        self.admin_password = secrets.token_urlsafe(16)
-        lines = USERS.read_text().splitlines(keepends=True)
-        users = "".join(line for line in lines if not line.startswith("#"))
-        users = users.replace("APP_PASSWORD_SHA256", _sha256(self.app_password))
-        users = users.replace("ADMIN_PASSWORD_SHA256", _sha256(self.admin_password))
-        self.acl = workdir / "users.acl"
-        self.acl.write_text(users)
-        self.log = workdir / "redis.log"
-        self.process = None
-
-    @property
-    def app_url(self):
-        return f"redis://myapp:{self.app_password}@127.0.0.1:{self.port}/0"
-
-    def admin(self):
-        return redis.Redis(
-            "127.0.0.1",
-            self.port,
-            username="admin",
-            password=self.admin_password,
-            decode_responses=True,
-        )
-
-    def start(self):
-        command = [shutil.which("redis-server"), str(CONF), "--port", str(self.port)]
-        command += ["--bind", "127.0.0.1", "--dir", str(self.dir)]
-        command += ["--aclfile", str(self.acl), "--logfile", str(self.log)]
-        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
-        client = self.admin()
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                # Loading the AOF answers LOADING (a BusyLoadingError) until done.
-                client.ping()
-                break
-            except (redis.ConnectionError, redis.exceptions.BusyLoadingError):
-                if time.monotonic() > deadline or self.process.poll() is not None:
-                    raise RuntimeError(f"redis-server did not start: {self.log}")
-                time.sleep(0.02)
-        client.close()
-
-    def kill(self):
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(10)
-
-    def stop(self):
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(10)
 
 
 @dataclass
@@ -171,16 +92,15 @@ class Writer:
 
 @pytest.fixture
 def durable_redis(tmp_path):
-    if shutil.which("redis-server") is None:
+    """redis-server as deploy/redis.conf configures it, on a private port and dir."""
+    if redis_binary() is None:
         pytest.skip("redis-server is not installed (make test installs it)")
-    server = DurableRedis(tmp_path)
-    server.start()
-    yield server
-    server.stop()
+    with Processes() as processes:
+        yield start_redis(processes, tmp_path, production=True)
 
 
 def test_sigkill_loses_no_acknowledged_write(make_app, durable_redis, capsys):
-    app = make_app(REDIS_URL=durable_redis.app_url, REDIS_KEY_PREFIX="myapp:")
+    app = make_app(REDIS_URL=durable_redis.url, REDIS_KEY_PREFIX="myapp:")
     stop = threading.Event()
     writers = [Writer(app.test_client(), n, stop) for n in range(WRITERS)]
     threads = [threading.Thread(target=writer.run) for writer in writers]
@@ -200,7 +120,7 @@ def test_sigkill_loses_no_acknowledged_write(make_app, durable_redis, capsys):
         for response in writer.outage_statuses:
             assert_problem(response, 503)
     durable_redis.start()
-    assert (durable_redis.dir / "appendonlydir").is_dir()
+    assert (durable_redis.folder / "appendonlydir").is_dir()
 
     client = app.test_client()
     lost = []
@@ -237,7 +157,7 @@ def test_sigkill_loses_no_acknowledged_write(make_app, durable_redis, capsys):
                 continue
             lost.append(("idempotency key", key))
 
-    admin = durable_redis.admin()
+    admin = durable_redis.admin(decode_responses=True)
     index = set(admin.zrange("myapp:bar:index", 0, -1))
     records = {
         key.removeprefix("myapp:bar:")

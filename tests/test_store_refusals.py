@@ -6,55 +6,26 @@ when it is a read-only replica. Each is provoked on a redis-server of this modul
 own; meanwhile reads of bars, and foo (SQL) altogether, keep serving.
 """
 
-import socket
-import subprocess
 import time
 
 import pytest
 import redis
 
+from scripts.harness import Processes, free_port, start_redis
+
 TOKEN = "refusals-test-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class OwnRedis:
-    url: str
-    workdir: object
 
 
 @pytest.fixture(scope="module")
 def own_redis(tmp_path_factory):
     """A redis-server of this module's own, whose dump file is ``blocked.rdb``."""
-    workdir = tmp_path_factory.mktemp("refusing-redis")
-    port = free_port()
-    process = subprocess.Popen(
-        ["redis-server", "--bind", "127.0.0.1", "--port", str(port)]
-        + ["--save", "", "--appendonly", "no", "--dir", str(workdir)]
-        + ["--dbfilename", "blocked.rdb"],
-        stdout=subprocess.DEVNULL,
-    )
-    server = OwnRedis()
-    server.url = f"redis://127.0.0.1:{port}/0"
-    server.workdir = workdir
-    client = redis.Redis.from_url(server.url)
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            assert time.monotonic() < deadline and process.poll() is None
-            time.sleep(0.02)
-    client.close()
-    yield server
-    process.terminate()
-    process.wait(10)
+    with Processes() as processes:
+        yield start_redis(
+            processes,
+            tmp_path_factory.mktemp("refusing-redis"),
+            extra=("--dbfilename", "blocked.rdb"),
+        )
 
 
 def out_of_memory(client, workdir):
@@ -110,7 +81,7 @@ def test_refused_writes_are_503_and_the_rest_keeps_serving(
         existing = http.request("POST", "/v1/bar/", {"name": "kept"}, AUTH)
         assert existing.status == 201
         path = f"/v1/bar/{existing.json()['id']}"
-        refuse(client, own_redis.workdir)
+        refuse(client, own_redis.folder)
         with pytest.raises(redis.ResponseError, match=reason):
             client.set("probe", "x")
 

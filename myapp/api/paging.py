@@ -37,7 +37,6 @@ TOTAL_BOUND = 10_000
 # No cursor the service makes comes near this; longer ones are not even decoded.
 MAX_CURSOR_LENGTH = 2048
 RANGE_OPERATORS = ("gt", "gte", "lt", "lte")
-PAGING_PARAMETERS = ("limit", "offset", "cursor", "sort")
 
 _DIGITS = re.compile(r"[0-9]+")
 _INTEGER = re.compile(r"-?[0-9]{1,19}")
