@@ -6,7 +6,17 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import scaffold, settings
-from .api import cors, docs, ids, limits, metrics, observability, problems, tracing
+from .api import (
+    cors,
+    docs,
+    ids,
+    limits,
+    logs,
+    metrics,
+    problems,
+    security_headers,
+    tracing,
+)
 from .api.sql_store import prepare_engines
 from .bar import blueprint as bar_blueprint
 from .db import migrate, redis_store, sql
@@ -33,7 +43,8 @@ def create_app(test_config=None, env=None):
     settings.load(app, env, test_config)
 
     trust_proxies(app)
-    observability.init_app(app)
+    logs.init_app(app)
+    security_headers.init_app(app)
     register_extensions(app)
     register_blueprints(app)
     problems.register_error_handlers(app)

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from flask import Blueprint
 
 from myapp import create_app
-from myapp.api import crud
+from myapp.api import views
 from myapp.api.paging import TOTAL_BOUND
 from myapp.api.sql_store import SqlModel
 from myapp.api.testing import assert_problem
@@ -47,7 +47,7 @@ sql.metadata.remove(ThingModel.table)
 
 blueprint = Blueprint("things", __name__)
 blueprint.add_url_rule(
-    "/v1/things/", "list", lambda: crud.list_records(ThingModel), methods=["GET"]
+    "/v1/things/", "list", lambda: views.list_records(ThingModel), methods=["GET"]
 )
 
 DAY = date(2026, 1, 1)

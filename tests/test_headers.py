@@ -10,7 +10,7 @@ from html.parser import HTMLParser
 import pytest
 from werkzeug.serving import make_server
 
-from myapp.api.observability import API_CSP, DOCS_CSP
+from myapp.api.security_headers import API_CSP, DOCS_CSP
 
 COMMON = {
     "X-Content-Type-Options": "nosniff",

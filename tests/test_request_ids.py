@@ -2,7 +2,7 @@
 
 import uuid
 
-from myapp.api.observability import new_request_id
+from myapp.api.logs import new_request_id
 
 
 def test_new_request_ids_are_uuid4_hex():

@@ -22,7 +22,7 @@ from flask_limiter.util import get_remote_address
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from .problems import problem_response
+from .problems import Problem, problem_response
 
 EXTENSION = "rate_limiter"
 # Rate limit counters live under REDIS_KEY_PREFIX + this.
@@ -103,7 +103,9 @@ def _seconds_to_wait(error):
 def too_many_requests(error):
     wait = _seconds_to_wait(error)
     return problem_response(
-        429,
-        f"Rate limit exceeded ({error.description}); retry in {wait} seconds.",
-        headers={"Retry-After": str(wait)},
+        Problem(
+            429,
+            f"Rate limit exceeded ({error.description}); retry in {wait} seconds.",
+            headers={"Retry-After": str(wait)},
+        )
     )

@@ -278,7 +278,7 @@ LINK = {
         required=False,
     )
 }
-# Every response has it (observability.py), so every response documents it.
+# Every response has it (security_headers.py), so every response documents it.
 REQUEST_ID = {
     "X-Request-ID": _header(
         "The request's id: the client's own if it sent a sane one, else a new one.",
@@ -306,7 +306,7 @@ WWW_AUTHENTICATE = {
 class CrudDocs:
     """Decorators that document a resource's CRUD operations from its model's schemas.
 
-    Documentation only: behaviour lives in myapp.api.crud.
+    Documentation only: behaviour lives in myapp.api.views.
     """
 
     def __init__(self, namespace, model, name):

@@ -17,7 +17,7 @@ import os
 
 from flask import Flask, has_request_context
 
-from .observability import current_request_id
+from .logs import current_request_id
 
 EXTENSION = "tracing"
 REQUEST_ID_ATTRIBUTE = "request_id"

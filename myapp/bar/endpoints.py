@@ -3,7 +3,7 @@
 from flask import Blueprint
 from flask_restx import Resource
 
-from ..api import crud
+from ..api import views
 from ..api.resources import CrudDocs, FeatureApi
 from .models import BarModel
 
@@ -24,12 +24,12 @@ class BarList(Resource):
     @docs.list
     def get(self):
         """List bars, oldest first"""
-        return crud.list_records(BarModel)
+        return views.list_records(BarModel)
 
     @docs.create
     def post(self):
         """Create a bar"""
-        return crud.create(BarModel)
+        return views.create(BarModel)
 
 
 @ns.route("/<string:id>")
@@ -38,19 +38,19 @@ class Bar(Resource):
     @docs.get
     def get(self, id):
         """Get a bar"""
-        return crud.get(BarModel, id)
+        return views.get(BarModel, id)
 
     @docs.replace
     def put(self, id):
         """Replace a bar's writable fields"""
-        return crud.replace(BarModel, id)
+        return views.replace(BarModel, id)
 
     @docs.patch
     def patch(self, id):
         """Change some of a bar's fields (JSON Merge Patch)"""
-        return crud.patch(BarModel, id)
+        return views.patch(BarModel, id)
 
     @docs.delete
     def delete(self, id):
         """Delete a bar"""
-        return crud.delete(BarModel, id)
+        return views.delete(BarModel, id)

@@ -3,7 +3,7 @@
 from flask import Blueprint
 from flask_restx import Resource
 
-from ..api import crud
+from ..api import views
 from ..api.resources import CrudDocs, FeatureApi
 from ..api.sql_store import MAX_ID
 from .models import FooModel
@@ -25,12 +25,12 @@ class FooList(Resource):
     @docs.list
     def get(self):
         """List foos, oldest first unless sorted"""
-        return crud.list_records(FooModel)
+        return views.list_records(FooModel)
 
     @docs.create
     def post(self):
         """Create a foo"""
-        return crud.create(FooModel)
+        return views.create(FooModel)
 
 
 @ns.route(f"/<int(min=1, max={MAX_ID}):id>")
@@ -39,19 +39,19 @@ class Foo(Resource):
     @docs.get
     def get(self, id):
         """Get a foo"""
-        return crud.get(FooModel, id)
+        return views.get(FooModel, id)
 
     @docs.replace
     def put(self, id):
         """Replace a foo's writable fields"""
-        return crud.replace(FooModel, id)
+        return views.replace(FooModel, id)
 
     @docs.patch
     def patch(self, id):
         """Change some of a foo's fields (JSON Merge Patch)"""
-        return crud.patch(FooModel, id)
+        return views.patch(FooModel, id)
 
     @docs.delete
     def delete(self, id):
         """Delete a foo"""
-        return crud.delete(FooModel, id)
+        return views.delete(FooModel, id)

@@ -120,21 +120,31 @@ def patch(model, id):
 
 
 def _write(model, id, new_document):
-    """Read, check preconditions, compare-and-set; re-read when another write won."""
-    for _ in range(WRITE_ATTEMPTS):
-        record = _found(model, id)
-        preconditions.check_write(preconditions.etag_for(record.as_bytes()))
+    def put(record):
         updated = record.update(new_document(record))
-        if updated is not None:
-            body = updated.as_bytes()
-            return json_response(body, headers={"ETag": preconditions.etag_for(body)})
-    raise StoreUnavailable("Too many concurrent writes to this resource; retry.")
+        if updated is None:
+            return None
+        body = updated.as_bytes()
+        return json_response(body, headers={"ETag": preconditions.etag_for(body)})
+
+    return _compare_and_set(model, id, put)
 
 
 def delete(model, id):
+    return _compare_and_set(
+        model, id, lambda record: empty_response(204) if record.delete() else None
+    )
+
+
+def _compare_and_set(model, id, write):
+    """Read, check preconditions, write; re-read when another write won.
+
+    ``write`` answers the response, or None when the record changed under it.
+    """
     for _ in range(WRITE_ATTEMPTS):
         record = _found(model, id)
         preconditions.check_write(preconditions.etag_for(record.as_bytes()))
-        if record.delete():
-            return empty_response(204)
+        response = write(record)
+        if response is not None:
+            return response
     raise StoreUnavailable("Too many concurrent writes to this resource; retry.")
