@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+from flask import Flask
 from limits import parse_many
 
 from default_config import CONFIGS
@@ -60,11 +61,11 @@ class Setting:
             ) from None
 
 
-def _is_number(value):
+def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def boolean(value):
+def boolean(value: Any) -> bool:
     if isinstance(value, bool):
         return value
     if isinstance(value, (list, dict)) or value is None:
@@ -75,8 +76,8 @@ def boolean(value):
     return text in _TRUE
 
 
-def whole_number(minimum):
-    def parse(value):
+def whole_number(minimum: int) -> Callable[[Any], int]:
+    def parse(value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, (int, str)):
             raise ValueError()
         text = str(value).strip()
@@ -87,10 +88,10 @@ def whole_number(minimum):
     return parse
 
 
-def seconds(allow_zero):
+def seconds(allow_zero: bool) -> Callable[[Any], float]:
     """A duration in seconds, a number (or a numeric string); 0 only if allowed."""
 
-    def parse(value):
+    def parse(value: Any) -> Any:
         if isinstance(value, str):
             try:
                 value = float(value.strip())
@@ -105,19 +106,19 @@ def seconds(allow_zero):
     return parse
 
 
-def text(value):
+def text(value: Any) -> str:
     if isinstance(value, (list, dict, bool)) or value is None:
         raise ValueError()
     return str(value)
 
 
-def optional_text(value):
+def optional_text(value: Any) -> str | None:
     if value is None:
         return None
     return text(value).strip() or None
 
 
-def text_list(value):
+def text_list(value: Any) -> list[str]:
     """A list from a comma-separated string or a JSON list; every item a word."""
     if value is None:
         return []
@@ -140,7 +141,7 @@ def text_list(value):
     return result
 
 
-def tokens(value):
+def tokens(value: Any) -> list[str]:
     """Bearer tokens: never an empty one (it would match an empty bearer)."""
     if _is_number(value) or isinstance(value, bool):
         raise ValueError(
@@ -154,7 +155,7 @@ def tokens(value):
     return found
 
 
-def optional_token(value):
+def optional_token(value: Any) -> str | None:
     """None when unset; else one bearer token (set but empty is a mistake)."""
     if value is None:
         return None
@@ -167,21 +168,21 @@ def optional_token(value):
     return value.strip()
 
 
-def optional_http_url(value):
+def optional_http_url(value: Any) -> str | None:
     url = optional_text(value)
     if url is not None and not re.fullmatch(r"https?://[^\s/]+(/\S*)?", url):
         raise ValueError()
     return url
 
 
-def rate_limit(value):
+def rate_limit(value: Any) -> str | None:
     limit = optional_text(value)
     if limit is not None:
         parse_many(limit)  # a ValueError if it does not parse
     return limit
 
 
-def database_url(value):
+def database_url(value: Any) -> str | None:
     """None means a SQLite file in the instance folder (set by ``normalise``)."""
     url = optional_text(value)
     if url is not None:
@@ -192,14 +193,14 @@ def database_url(value):
     return url
 
 
-def redis_url(value):
+def redis_url(value: Any) -> str:
     url = text(value).strip()
     if not url.startswith(("redis://", "rediss://", "unix://")):
         raise ValueError()
     return url
 
 
-def mapping(value):
+def mapping(value: Any) -> dict[str, Any]:
     if value is None:
         return {}
     if not isinstance(value, Mapping):
@@ -415,7 +416,7 @@ BY_NAME = {setting.name: setting for setting in SETTINGS}
 FRAMEWORK_SETTINGS = frozenset({"DEBUG", "TESTING", "RESTX_ERROR_404_HELP"})
 
 
-def environment():
+def environment() -> str:
     """production unless MYAPP_ENV names another configuration."""
     name = os.environ.get(ENV_VARIABLE, "production").strip().lower()
     if name not in CONFIGS:
@@ -423,7 +424,7 @@ def environment():
     return name
 
 
-def load(app, env, test_config):
+def load(app: Flask, env: str, test_config: Mapping[str, Any] | None) -> None:
     """Defaults, the environment's class, instance/config.py, MYAPP_* variables."""
     app.config.update({setting.name: setting.default for setting in SETTINGS})
     app.config.from_object(CONFIGS[env])
@@ -437,7 +438,7 @@ def load(app, env, test_config):
         check_production(app.config)
 
 
-def normalise(app):
+def normalise(app: Flask) -> None:
     """Give each setting its real type through its parser (or stop the start)."""
     config = app.config
     # OpenTelemetry's own variable, when the service's is not set.
@@ -451,7 +452,7 @@ def normalise(app):
     config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(config)
 
 
-def check_production(config):
+def check_production(config: Mapping[str, Any]) -> None:
     """What production may not start with, though each value parses."""
     if not config["API_TOKENS"] and not config["AUTH_DISABLED"]:
         raise ConfigError(
@@ -461,7 +462,7 @@ def check_production(config):
         )
 
 
-def readme_table():
+def readme_table() -> list[str]:
     """The README's table of settings, as Markdown lines."""
     lines = ["| setting | default | meaning |", "|---|---|---|"]
     for setting in SETTINGS:
@@ -471,17 +472,17 @@ def readme_table():
     return lines
 
 
-def _milliseconds(value):
+def _milliseconds(value: float) -> int:
     return int(round(value * 1000))
 
 
-def engine_options(config):
+def engine_options(config: Mapping[str, Any]) -> dict[str, Any]:
     """Pool and timeouts suited to the database in the URL."""
     url = sa.engine.make_url(config["SQLALCHEMY_DATABASE_URI"])
     backend = url.get_backend_name()
     # A pooled connection the database closed is replaced before use. PostgreSQL:
     # sql_store pings only connections that look closed, saving a round trip.
-    options = {"pool_pre_ping": backend != "postgresql"}
+    options: dict[str, Any] = {"pool_pre_ping": backend != "postgresql"}
     timeout = config["SQL_CONNECT_TIMEOUT"]
     if backend == "postgresql":
         # Session settings sent with the connection: no round trip of their own.

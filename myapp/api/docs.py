@@ -8,6 +8,9 @@ and served from its package folder with its licence (no CDN). Each feature's Api
 keeps its own page at /v1/<feature>/docs (flask-restx's swagger-ui, Swagger 2.0).
 """
 
+from typing import Any
+from flask import Flask
+from flask.typing import ResponseReturnValue
 import os
 
 import flask_swagger_ui
@@ -27,7 +30,7 @@ SERVICE_INFO = {
 }
 
 
-def init_app(app, features):
+def init_app(app: Flask, features: Any) -> None:
     """Register /docs and /openapi.json over the given feature blueprints."""
     names = [feature.name for feature in features]
     app.config["DOCS_FEATURES"] = names
@@ -50,12 +53,12 @@ def service_document() -> dict:
 
 
 @blueprint.get("/openapi.json")
-def service_openapi():
+def service_openapi() -> ResponseReturnValue:
     return current_app.json.response(service_document())
 
 
 @blueprint.get("/docs")
-def service_docs():
+def service_docs() -> str:
     """The whole service's docs: swagger-ui's ``urls`` option lists each document."""
     urls = [{"name": "myapp (OpenAPI 3.1)", "url": url_for("docs.service_openapi")}]
     for name in current_app.config["DOCS_FEATURES"]:
@@ -67,6 +70,6 @@ def service_docs():
 
 
 @blueprint.get("/docs/assets/<path:filename>")
-def swagger_ui_asset(filename):
+def swagger_ui_asset(filename: str) -> ResponseReturnValue:
     """swagger-ui's files (and its LICENSE), as packaged."""
     return send_from_directory(SWAGGER_UI_DIST, filename, max_age=3600)
