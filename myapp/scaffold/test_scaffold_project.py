@@ -16,7 +16,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +23,8 @@ from pathlib import Path
 
 import pytest
 import redis
+
+from scripts.harness import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 # Unlikely to exist in any copy; the SQL one is as long as a name may be.
@@ -194,12 +195,6 @@ def test_the_new_features_pass_their_tests_spec_checks_and_schemathesis(project)
     )
     summary = result.stdout.strip().splitlines()[-1]
     assert re.fullmatch(r"[0-9]+ passed in .*", summary), summary
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class LiveServer:
