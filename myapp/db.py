@@ -4,9 +4,9 @@ Nothing here imports from myapp, so any module can import these without cycles.
 """
 
 from typing import Any
-from flask import Flask
+
 import redis
-from flask import current_app
+from flask import Flask, current_app
 from flask_migrate import Migrate
 from flask_redis import FlaskRedis
 from flask_sqlalchemy import SQLAlchemy

@@ -1,8 +1,8 @@
 """Bearer tokens for writes: reads are public, writes need a configured token."""
 
+import hmac
 from collections.abc import Iterable
 from typing import Any
-import hmac
 
 from flask import current_app, request
 from werkzeug.exceptions import Unauthorized

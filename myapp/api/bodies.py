@@ -1,14 +1,10 @@
 """Reading JSON request bodies: media type, size, syntax, shape, merge patch."""
 
-from typing import Any
 import json
+from typing import Any
 
 from flask import request
-from werkzeug.exceptions import (
-    BadRequest,
-    RequestEntityTooLarge,
-    UnsupportedMediaType,
-)
+from werkzeug.exceptions import BadRequest, RequestEntityTooLarge, UnsupportedMediaType
 
 JSON = "application/json"
 MERGE_PATCH = "application/merge-patch+json"

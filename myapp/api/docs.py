@@ -8,13 +8,19 @@ and served from its package folder with its licence (no CDN). Each feature's Api
 keeps its own page at /v1/<feature>/docs (flask-restx's swagger-ui, Swagger 2.0).
 """
 
-from typing import Any
-from flask import Flask
-from flask.typing import ResponseReturnValue
 import os
+from typing import Any
 
 import flask_swagger_ui
-from flask import Blueprint, current_app, render_template, send_from_directory, url_for
+from flask import (
+    Blueprint,
+    Flask,
+    current_app,
+    render_template,
+    send_from_directory,
+    url_for,
+)
+from flask.typing import ResponseReturnValue
 
 from . import openapi
 from .resources import SERVICE_NOTES

@@ -12,19 +12,18 @@ If Redis cannot be reached the limiter counts in memory (per process) until Redi
 answers again, so an outage never turns requests into errors.
 """
 
-from collections.abc import Iterable
-from flask import Blueprint, Flask
-from werkzeug.wrappers import Response as BaseResponse
 import ipaddress
 import math
 import time
+from collections.abc import Iterable
 from typing import Any
 
-from flask import current_app, request
+from flask import Blueprint, Flask, current_app, request
 from flask_limiter import Limit, Limiter, RateLimitExceeded
 from flask_limiter.util import get_remote_address
 from redis.backoff import NoBackoff
 from redis.retry import Retry
+from werkzeug.wrappers import Response as BaseResponse
 
 from .problems import Problem, problem_response
 

@@ -13,8 +13,8 @@ in batches from a background thread, started in each worker after the fork
 (myapp.ini loads the app lazily and enables threads).
 """
 
-from typing import Any
 import os
+from typing import Any
 
 from flask import Flask, has_request_context
 

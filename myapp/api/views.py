@@ -6,10 +6,11 @@ features (schemas, store, sort and filter fields) comes from the model.
 
 from collections.abc import Callable, Mapping
 from typing import Any
+
 from flask import Response, request
 from werkzeug.datastructures import Headers
-from werkzeug.wrappers import Response as BaseResponse
 from werkzeug.exceptions import NotFound
+from werkzeug.wrappers import Response as BaseResponse
 
 from . import bodies, idempotency, paging, preconditions
 from .problems import StoreUnavailable, ValidationFailed
