@@ -7,11 +7,4 @@ if [ -n "${TEST_POSTGRES_URL:-}" ]; then
   echo "PostgreSQL for this run: $TEST_POSTGRES_URL (TEST_POSTGRES_URL)" >&2
   TEST_DATABASE_URL=$TEST_POSTGRES_URL exec "$@"
 fi
-here=$(dirname "$0")
-dir=$(mktemp -d /tmp/myapp-pg.XXXXXX)
-cleanup() { "$here/postgres.sh" stop "$dir"; rm -rf "$dir"; }
-trap cleanup EXIT
-TEST_DATABASE_URL=$("$here/postgres.sh" start "$dir")
-export TEST_DATABASE_URL
-echo "PostgreSQL for this run: $TEST_DATABASE_URL" >&2
-"$@"
+exec "$(dirname "$0")/with-database.sh" postgres "$@"

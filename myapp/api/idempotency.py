@@ -23,10 +23,11 @@ from typing import Callable
 
 import redis
 from flask import current_app, request
-from werkzeug.exceptions import BadRequest, Conflict, UnprocessableEntity
+from werkzeug.exceptions import BadRequest
 from werkzeug.wrappers import Response
 
 from ..db import redis_store
+from .problems import Problem
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -57,21 +58,23 @@ return 1
 """
 
 
-class KeyInFlight(Conflict):
-    description = (
-        "A request with this Idempotency-Key is still being processed;"
-        " retry after Retry-After seconds."
-    )
+class KeyInFlight(Problem):
+    def __init__(self) -> None:
+        super().__init__(
+            409,
+            "A request with this Idempotency-Key is still being processed;"
+            " retry after Retry-After seconds.",
+            headers={"Retry-After": str(IN_FLIGHT_RETRY_AFTER)},
+        )
 
-    def get_headers(self, environ=None, scope=None):
-        return [("Retry-After", str(IN_FLIGHT_RETRY_AFTER))]
 
-
-class KeyReused(UnprocessableEntity):
-    description = (
-        "This Idempotency-Key was used with a different request body (or path);"
-        " use a new key for a new request."
-    )
+class KeyReused(Problem):
+    def __init__(self) -> None:
+        super().__init__(
+            422,
+            "This Idempotency-Key was used with a different request body (or path);"
+            " use a new key for a new request.",
+        )
 
 
 def _key_from_request() -> str | None:

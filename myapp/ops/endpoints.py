@@ -4,10 +4,10 @@ The blueprint is exempt from rate limits (the factory says so).
 """
 
 import sqlalchemy as sa
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, jsonify
 
 from ..api import metrics
-from ..api.problems import problem_response
+from ..api.problems import Problem
 from ..db import redis_store, sql
 
 blueprint = Blueprint("ops", __name__)
@@ -57,12 +57,7 @@ def ready():
     if all(state == "ok" for state in checks.values()):
         return jsonify(status="ok", checks=checks)
     down = ", ".join(name for name, state in checks.items() if state != "ok")
-    return problem_response(
-        503,
-        f"Unavailable: {down}.",
-        headers={"Retry-After": str(current_app.config["STORE_RETRY_AFTER"])},
-        checks=checks,
-    )
+    raise Problem(503, f"Unavailable: {down}.", extra={"checks": checks})
 
 
 blueprint.add_url_rule("/metrics", "metrics", metrics.metrics_view, methods=["GET"])

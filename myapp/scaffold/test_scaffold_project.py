@@ -19,7 +19,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -27,6 +26,8 @@ from pathlib import Path
 
 import pytest
 import redis
+
+from scripts.harness import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 # Unlikely to exist in any copy; the first SQL one is as long as a name may be.
@@ -265,12 +266,6 @@ def test_the_new_features_pass_their_tests_spec_checks_and_schemathesis(project)
     )
     skipped = [line for line in lines if line.startswith("SKIPPED")]
     assert all(any(reason in line for reason in allowed) for line in skipped), skipped
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class LiveServer:
