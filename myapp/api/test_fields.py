@@ -16,7 +16,7 @@ from flask_restx import Resource
 from myapp import create_app
 from myapp.api import views
 from myapp.api.fields import INT64_MAX, INT64_MIN, parse_date_time
-from myapp.api.redis_store import RedisModel
+from myapp.api.redis_model import RedisModel
 from myapp.api.resources import CrudDocs, FeatureApi
 from myapp.api.sql_store import MAX_ID, SqlModel
 from myapp.api.testing import CrudContract, assert_problem

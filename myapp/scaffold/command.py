@@ -14,7 +14,7 @@ from flask.cli import with_appcontext
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from ..api import fields as field_types
-from ..api.redis_store import RedisModel
+from ..api.redis_model import RedisModel
 from ..api.sql_store import SqlModel
 from ..api.stored import MODELS, StoredModel
 from ..db import sql
