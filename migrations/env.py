@@ -6,7 +6,7 @@ from logging.config import fileConfig
 from alembic import context
 from flask import current_app
 
-from myapp.api.sql_store import lift_statement_timeout
+from myapp.api.sql_engines import lift_statement_timeout
 
 config = context.config
 # Keep the app's own loggers: fileConfig would otherwise disable them.
@@ -36,10 +36,10 @@ def run_migrations_offline():
 
 
 def render_item(type_, obj, autogen_context):
-    """Autogenerate writes our own column types (sql_store) with their import."""
-    if type_ == "type" and type(obj).__module__ == "myapp.api.sql_store":
-        autogen_context.imports.add("from myapp.api import sql_store")
-        return f"sql_store.{obj!r}"
+    """Autogenerate writes our own column types (sql_tables) with their import."""
+    if type_ == "type" and type(obj).__module__ == "myapp.api.sql_tables":
+        autogen_context.imports.add("from myapp.api import sql_tables")
+        return f"sql_tables.{obj!r}"
     return False
 
 

@@ -17,7 +17,7 @@ from .api import (
     security_headers,
     tracing,
 )
-from .api.sql_store import prepare_engines
+from .api.sql_engines import prepare_engines
 from .bar import blueprint as bar_blueprint
 from .db import migrate, redis_store, sql
 from .foo import blueprint as foo_blueprint

@@ -312,7 +312,7 @@ def engine_options(config: Mapping[str, Any]) -> dict[str, Any]:
     url = sa.engine.make_url(config["SQLALCHEMY_DATABASE_URI"])
     backend = url.get_backend_name()
     # A pooled connection the database closed is replaced before use. PostgreSQL:
-    # sql_store pings only connections that look closed, saving a round trip.
+    # sql_engines pings only connections that look closed, saving a round trip.
     options: dict[str, Any] = {"pool_pre_ping": backend != "postgresql"}
     timeout = config["SQL_CONNECT_TIMEOUT"]
     if backend == "postgresql":
@@ -324,7 +324,7 @@ def engine_options(config: Mapping[str, Any]) -> dict[str, Any]:
             "options": f"-c statement_timeout={statement} -c lock_timeout={lock}",
         }
     elif backend in ("mysql", "mariadb"):
-        # The statement and lock timeouts are set per connection by sql_store,
+        # The statement and lock timeouts are set per connection by sql_engines,
         # which knows whether the server is MySQL or MariaDB.
         options["connect_args"] = {"connect_timeout": timeout, "charset": "utf8mb4"}
         options["pool_recycle"] = 3600

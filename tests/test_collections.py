@@ -17,7 +17,7 @@ from flask import Blueprint
 from myapp import create_app
 from myapp.api import views
 from myapp.api.paging import TOTAL_BOUND
-from myapp.api.sql_store import SqlModel
+from myapp.api.sql_model import SqlModel
 from myapp.api.testing import assert_problem
 from myapp.db import redis_store, sql
 from myapp.foo.models import FooModel

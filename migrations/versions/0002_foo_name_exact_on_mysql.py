@@ -6,7 +6,7 @@ Create Date: 2026-11-28 17:40:00.000000
 
 MySQL/MariaDB default collations ignore case, accents and trailing spaces, so
 ``?name=apple`` matched "Apple" and "apple ". A utf8mb4 binary NO PAD collation
-makes the column compare byte for byte (myapp.api.sql_store.ExactString). Other
+makes the column compare byte for byte (myapp.api.sql_tables.ExactString). Other
 databases already compare exactly: nothing to do there.
 """
 

@@ -6,7 +6,7 @@ Create Date: 2026-12-01 16:10:00.000000
 
 ``?name=v`` lists oldest first, keyset on (created_at, id): (name, created_at,
 id) reads a page of matches in that order, and bounds the filtered count, from
-the index alone (see myapp.api.sql_store.list_indexes).
+the index alone (see myapp.api.sql_tables.list_indexes).
 """
 
 from alembic import op

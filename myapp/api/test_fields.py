@@ -18,7 +18,8 @@ from myapp.api import views
 from myapp.api.fields import INT64_MAX, INT64_MIN, parse_date_time
 from myapp.api.redis_model import RedisModel
 from myapp.api.resources import CrudDocs, FeatureApi
-from myapp.api.sql_store import MAX_ID, SqlModel
+from myapp.api.fields import MAX_ID
+from myapp.api.sql_model import SqlModel
 from myapp.api.testing import CrudContract, assert_problem
 from myapp.db import sql
 

@@ -5,7 +5,7 @@ from flask_restx import Resource
 
 from ..api import views
 from ..api.resources import CrudDocs, FeatureApi
-from ..api.sql_store import MAX_ID
+from ..api.fields import MAX_ID
 from .models import FooModel
 
 blueprint = Blueprint("foo", __name__)

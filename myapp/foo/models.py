@@ -1,6 +1,6 @@
 """Foo: the SQL-backed resource."""
 
-from ..api.sql_store import SqlModel
+from ..api.sql_model import SqlModel
 
 
 class FooModel(SqlModel):

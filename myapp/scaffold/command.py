@@ -15,7 +15,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 
 from ..api import fields as field_types
 from ..api.redis_model import RedisModel
-from ..api.sql_store import SqlModel
+from ..api.sql_model import SqlModel
 from ..api.stored import MODELS, StoredModel
 from ..db import sql
 from . import field_specs, migration, names
@@ -109,7 +109,7 @@ def render_migration(name, revision, down_revision, declaration=None):
         down_revision=down_revision,
         down_revision_literal=f'"{down_revision}"' if down_revision else "None",
         create_date=datetime.now(),
-        uses_sql_store=any(
+        uses_sql_tables=any(
             field.kind in ("string", "enum", "array") for field in declared
         ),
         table_lines=migration.table_lines(name, declared),

@@ -1,15 +1,15 @@
 """The migration creating a new feature's table, written from its declaration.
 
-It says what ``sql_store.build_table`` builds (the drift test holds the two
+It says what ``sql_tables.build_table`` builds (the drift test holds the two
 together): the columns, the primary, unique and foreign keys, and the list
-indexes of ``sql_store.list_indexes``.
+indexes of ``sql_tables.list_indexes``.
 """
 
-from ..api.sql_store import column_type, list_indexes
+from ..api.sql_tables import column_type, list_indexes
 from .literals import LINE_LENGTH, literal
 
 # The column types as a migration spells them (migrations never import the models'
-# types, except sql_store's own: a later change of a model leaves them as written).
+# types, except sql_tables' own: a later change of a model leaves them as written).
 _TYPES = {
     "date": "sa.Date()",
     "date-time": "TIMESTAMP",
@@ -17,13 +17,13 @@ _TYPES = {
     "reference": "sa.Integer()",
     "number": "sa.Double()",
     "boolean": "sa.Boolean()",
-    "array": "sql_store.JsonText()",
+    "array": "sql_tables.JsonText()",
 }
 
 
 def _type_source(field):
     if field.kind in ("string", "enum"):
-        return f"sql_store.ExactString(length={column_type(field).impl.length})"
+        return f"sql_tables.ExactString(length={column_type(field).impl.length})"
     return _TYPES[field.kind]
 
 
