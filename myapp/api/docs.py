@@ -23,7 +23,7 @@ from flask import (
 from flask.typing import ResponseReturnValue
 
 from . import openapi
-from .resources import SERVICE_NOTES
+from .feature_api import SERVICE_NOTES
 
 blueprint = Blueprint("docs", __name__)
 

@@ -1,7 +1,7 @@
 """OpenAPI 3.1 documents, translated from the Swagger 2.0 specs flask-restx builds.
 
 The Swagger 2.0 spec is the one description of a feature's operations (CrudDocs
-in resources.py writes it from the model's schemas and the shared helpers); this
+in crud_docs.py writes it from the model's schemas and the shared helpers); this
 module only changes its form. So whatever those helpers document (a parameter, a
 status, a header) appears in both documents, and a test compares the two. The
 schemas are not translated: they are the features' own JSON Schemas, in the

@@ -17,7 +17,8 @@ from myapp import create_app
 from myapp.api import views
 from myapp.api.fields import INT64_MAX, INT64_MIN, parse_date_time
 from myapp.api.redis_model import RedisModel
-from myapp.api.resources import CrudDocs, FeatureApi
+from myapp.api.crud_docs import CrudDocs
+from myapp.api.feature_api import FeatureApi
 from myapp.api.fields import MAX_ID
 from myapp.api.sql_model import SqlModel
 from myapp.api.testing import CrudContract, assert_problem

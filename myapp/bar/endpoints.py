@@ -4,7 +4,8 @@ from flask import Blueprint
 from flask_restx import Resource
 
 from ..api import views
-from ..api.resources import CrudDocs, FeatureApi
+from ..api.crud_docs import CrudDocs
+from ..api.feature_api import FeatureApi
 from .models import BarModel
 
 blueprint = Blueprint("bar", __name__)
