@@ -11,7 +11,7 @@ import pytest
 from myapp import create_app
 from myapp.api import auth
 from myapp.settings import ConfigError
-from myapp.api.testing import assert_problem
+from myapp_testing.contract import assert_problem
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "s3cret-token-value"

@@ -18,7 +18,7 @@ from myapp import create_app
 from myapp.api import views
 from myapp.api.paging import TOTAL_BOUND
 from myapp.api.sql_model import SqlModel
-from myapp.api.testing import assert_problem
+from myapp_testing.contract import assert_problem
 from myapp.db import redis_store, sql
 from myapp.foo.models import FooModel
 

@@ -18,7 +18,7 @@ import pytest
 
 from myapp import FEATURES, create_app
 from myapp.settings import ConfigError
-from myapp.api.testing import assert_problem
+from myapp_testing.contract import assert_problem
 from myapp.db import redis_store
 
 FEATURE_NAMES = [blueprint.name for blueprint in FEATURES]

@@ -10,7 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from myapp.settings import ConfigError
 from myapp.api.metrics import OTHER_METHOD, UNMATCHED
-from myapp.api.testing import assert_problem
+from myapp_testing.contract import assert_problem
 
 TOKEN = "metrics-token-value"
 API_TOKEN = "api-token-value"

@@ -5,7 +5,7 @@ import redis
 
 from myapp.settings import ConfigError
 from myapp.api.limits import EXTENSION
-from myapp.api.testing import SpecChecker, assert_problem
+from myapp_testing.contract import SpecChecker, assert_problem
 from scripts.harness import Processes, start_redis
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from myapp.api.testing import assert_problem
+from myapp_testing.contract import assert_problem
 from scripts.harness import Processes, redis_binary, start_redis
 
 WRITERS = 6

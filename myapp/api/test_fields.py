@@ -21,7 +21,7 @@ from myapp.api.crud_docs import CrudDocs
 from myapp.api.feature_api import FeatureApi
 from myapp.api.fields import MAX_ID
 from myapp.api.sql_model import SqlModel
-from myapp.api.testing import CrudContract, assert_problem
+from myapp_testing.contract import CrudContract, assert_problem
 from myapp.db import sql
 
 probe_metadata = sa.MetaData()

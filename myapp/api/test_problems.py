@@ -4,7 +4,7 @@ import logging
 
 import pytest
 
-from myapp.api.testing import assert_problem
+from myapp_testing.contract import assert_problem
 from myapp.foo.models import FooModel
 
 

@@ -4,7 +4,7 @@ import time
 
 from openapi_spec_validator import validate
 
-from myapp.api.testing import CrudContract, assert_problem
+from myapp_testing.contract import CrudContract, assert_problem
 from myapp.db import redis_store
 
 

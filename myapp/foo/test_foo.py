@@ -11,7 +11,7 @@ from alembic.migration import MigrationContext
 from openapi_spec_validator import validate
 
 from myapp.api.stored import rfc3339
-from myapp.api.testing import CrudContract, assert_problem
+from myapp_testing.contract import CrudContract, assert_problem
 from myapp.db import sql
 
 

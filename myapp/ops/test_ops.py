@@ -1,6 +1,6 @@
 """/health and /ready."""
 
-from myapp.api.testing import assert_problem
+from myapp_testing.contract import assert_problem
 
 
 def test_health(client):

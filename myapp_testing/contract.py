@@ -16,8 +16,8 @@ import pytest
 from itsdangerous import Signer
 from jsonschema import Draft4Validator, FormatChecker
 
-from .fields import parse_date_time
-from .stored import MODELS
+from myapp.api.fields import parse_date_time
+from myapp.api.stored import MODELS
 
 PROBLEM = "application/problem+json"
 STRONG_ETAG = re.compile(r'"[\x21\x23-\x7e]*"')
