@@ -38,11 +38,13 @@ browser-packages:
 run: venv system-packages
 	scripts/run-dev.sh
 
-# bandit: security findings of medium or high severity in the service fail the build.
+# bandit: security findings of medium or high severity in the service fail the build;
+# mypy: the types of the shared surface (pyproject.toml says which modules).
 lint: venv
 	$(BIN)/black --check .
 	$(BIN)/flake8
 	$(BIN)/bandit --quiet --recursive myapp --severity-level medium
+	$(BIN)/mypy
 
 test: lint check-deploy test-sqlite test-postgres test-mariadb
 

@@ -1,6 +1,6 @@
 """What the two references (bare.py, fastapi_app.py) share: the service's storage.
 
-The keys and the create script are the service's own (myapp/api/redis_store.py),
+The keys and the create script are the service's own (myapp/api/redis_model.py),
 so the references read and write the records the bench seeds through the service.
 """
 

@@ -3,8 +3,10 @@
 Nothing here imports from myapp, so any module can import these without cycles.
 """
 
+from typing import Any
+
 import redis
-from flask import current_app
+from flask import Flask, current_app
 from flask_migrate import Migrate
 from flask_redis import FlaskRedis
 from flask_sqlalchemy import SQLAlchemy
@@ -29,7 +31,7 @@ class AppRedis(FlaskRedis):
     client in ``app.extensions`` and attribute access resolves the current app's.
     """
 
-    def init_app(self, app, **kwargs):
+    def init_app(self, app: Flask, **kwargs: Any) -> None:
         options = {
             "decode_responses": True,
             "socket_connect_timeout": app.config["REDIS_SOCKET_CONNECT_TIMEOUT"],
@@ -45,10 +47,10 @@ class AppRedis(FlaskRedis):
         app.extensions["redis"] = client
 
     @property
-    def client(self):
+    def client(self) -> redis.Redis:
         return current_app.extensions["redis"]
 
-    def __getattr__(self, name):
+    def __getattr__(self, name: str) -> Any:
         return getattr(self.client, name)
 
 

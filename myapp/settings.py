@@ -9,202 +9,34 @@ stops the start with a ``ConfigError`` of one line. Adding a setting is one row.
 """
 
 import os
-import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Any
 
 import sqlalchemy as sa
-from limits import parse_many
+from flask import Flask
 
 from default_config import CONFIGS
 
+from .setting_types import (
+    ENV_PREFIX,
+    ConfigError,
+    Setting,
+    boolean,
+    database_url,
+    mapping,
+    optional_http_url,
+    optional_text,
+    optional_token,
+    rate_limit,
+    redis_url,
+    seconds,
+    text,
+    text_list,
+    tokens,
+    whole_number,
+)
+
 ENV_VARIABLE = "MYAPP_ENV"
-ENV_PREFIX = "MYAPP"
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"", "0", "false", "no", "off"}
-# What a bearer token may hold: visible ASCII (RFC 6750's b64token and more).
-_TOKEN = re.compile(r"[!-~]+")
-
-
-class ConfigError(RuntimeError):
-    """The configuration cannot run safely; the one-line message says what to set."""
-
-
-@dataclass(frozen=True)
-class Setting:
-    """One setting: ``parse`` turns any loaded value into the typed one.
-
-    ``parse`` raises ValueError (its text, if any, says which part is wrong) for a
-    value that cannot be used; the ConfigError then says the value must be
-    ``expects``. A ``secret`` value is never repeated in a message.
-    """
-
-    name: str
-    parse: Callable[[Any], Any]
-    default: Any
-    expects: str
-    meaning: str
-    shown_default: str
-    secret: bool = False
-
-    def typed(self, value: Any) -> Any:
-        try:
-            return self.parse(value)
-        except ValueError as error:
-            reason = f" ({error})" if str(error) else ""
-            shown = "" if self.secret else f", not {value!r}"
-            raise ConfigError(
-                f"{self.name} ({ENV_PREFIX}_{self.name}) must be"
-                f" {self.expects}{reason}{shown}"
-            ) from None
-
-
-def _is_number(value):
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def boolean(value):
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, (list, dict)) or value is None:
-        raise ValueError()
-    text = str(value).strip().lower()
-    if text not in _TRUE | _FALSE:
-        raise ValueError()
-    return text in _TRUE
-
-
-def whole_number(minimum):
-    def parse(value):
-        if isinstance(value, bool) or not isinstance(value, (int, str)):
-            raise ValueError()
-        text = str(value).strip()
-        if not re.fullmatch(r"-?[0-9]+", text) or int(text) < minimum:
-            raise ValueError()
-        return int(text)
-
-    return parse
-
-
-def seconds(allow_zero):
-    """A duration in seconds, a number (or a numeric string); 0 only if allowed."""
-
-    def parse(value):
-        if isinstance(value, str):
-            try:
-                value = float(value.strip())
-            except ValueError:
-                raise ValueError() from None
-        if not _is_number(value) or value != value or value in (float("inf"),):
-            raise ValueError()
-        if value < 0 or (value == 0 and not allow_zero):
-            raise ValueError()
-        return value
-
-    return parse
-
-
-def text(value):
-    if isinstance(value, (list, dict, bool)) or value is None:
-        raise ValueError()
-    return str(value)
-
-
-def optional_text(value):
-    if value is None:
-        return None
-    return text(value).strip() or None
-
-
-def text_list(value):
-    """A list from a comma-separated string or a JSON list; every item a word."""
-    if value is None:
-        return []
-    if isinstance(value, str):
-        if not value.strip():
-            return []
-        items = value.split(",")
-    elif isinstance(value, (list, tuple)):
-        items = list(value)
-    else:
-        raise ValueError(f"got {type(value).__name__}")
-    result = []
-    for position, item in enumerate(items, 1):
-        if not isinstance(item, str):
-            raise ValueError(f"item {position} is not a string")
-        item = item.strip()
-        if not item:
-            raise ValueError(f"item {position} is empty")
-        result.append(item)
-    return result
-
-
-def tokens(value):
-    """Bearer tokens: never an empty one (it would match an empty bearer)."""
-    if _is_number(value) or isinstance(value, bool):
-        raise ValueError(
-            "got a bare number or boolean; write a token of digits as a JSON"
-            " list, e.g. MYAPP_API_TOKENS='[\"...\"]'"
-        )
-    found = text_list(value)
-    for position, token in enumerate(found, 1):
-        if not _TOKEN.fullmatch(token):
-            raise ValueError(f"item {position} has spaces or non-ASCII characters")
-    return found
-
-
-def optional_token(value):
-    """None when unset; else one bearer token (set but empty is a mistake)."""
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise ValueError(f"got {type(value).__name__}")
-    if not value.strip():
-        raise ValueError("it is empty")
-    if not _TOKEN.fullmatch(value.strip()):
-        raise ValueError("it has spaces or non-ASCII characters")
-    return value.strip()
-
-
-def optional_http_url(value):
-    url = optional_text(value)
-    if url is not None and not re.fullmatch(r"https?://[^\s/]+(/\S*)?", url):
-        raise ValueError()
-    return url
-
-
-def rate_limit(value):
-    limit = optional_text(value)
-    if limit is not None:
-        parse_many(limit)  # a ValueError if it does not parse
-    return limit
-
-
-def database_url(value):
-    """None means a SQLite file in the instance folder (set by ``normalise``)."""
-    url = optional_text(value)
-    if url is not None:
-        try:
-            sa.engine.make_url(url)
-        except sa.exc.ArgumentError:
-            raise ValueError() from None
-    return url
-
-
-def redis_url(value):
-    url = text(value).strip()
-    if not url.startswith(("redis://", "rediss://", "unix://")):
-        raise ValueError()
-    return url
-
-
-def mapping(value):
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise ValueError()
-    return dict(value)
 
 
 SETTINGS = (
@@ -415,7 +247,7 @@ BY_NAME = {setting.name: setting for setting in SETTINGS}
 FRAMEWORK_SETTINGS = frozenset({"DEBUG", "TESTING", "RESTX_ERROR_404_HELP"})
 
 
-def environment():
+def environment() -> str:
     """production unless MYAPP_ENV names another configuration."""
     name = os.environ.get(ENV_VARIABLE, "production").strip().lower()
     if name not in CONFIGS:
@@ -423,7 +255,7 @@ def environment():
     return name
 
 
-def load(app, env, test_config):
+def load(app: Flask, env: str, test_config: Mapping[str, Any] | None) -> None:
     """Defaults, the environment's class, instance/config.py, MYAPP_* variables."""
     app.config.update({setting.name: setting.default for setting in SETTINGS})
     app.config.from_object(CONFIGS[env])
@@ -437,7 +269,7 @@ def load(app, env, test_config):
         check_production(app.config)
 
 
-def normalise(app):
+def normalise(app: Flask) -> None:
     """Give each setting its real type through its parser (or stop the start)."""
     config = app.config
     # OpenTelemetry's own variable, when the service's is not set.
@@ -451,7 +283,7 @@ def normalise(app):
     config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(config)
 
 
-def check_production(config):
+def check_production(config: Mapping[str, Any]) -> None:
     """What production may not start with, though each value parses."""
     if not config["API_TOKENS"] and not config["AUTH_DISABLED"]:
         raise ConfigError(
@@ -461,7 +293,7 @@ def check_production(config):
         )
 
 
-def readme_table():
+def readme_table() -> list[str]:
     """The README's table of settings, as Markdown lines."""
     lines = ["| setting | default | meaning |", "|---|---|---|"]
     for setting in SETTINGS:
@@ -471,17 +303,17 @@ def readme_table():
     return lines
 
 
-def _milliseconds(value):
+def _milliseconds(value: float) -> int:
     return int(round(value * 1000))
 
 
-def engine_options(config):
+def engine_options(config: Mapping[str, Any]) -> dict[str, Any]:
     """Pool and timeouts suited to the database in the URL."""
     url = sa.engine.make_url(config["SQLALCHEMY_DATABASE_URI"])
     backend = url.get_backend_name()
     # A pooled connection the database closed is replaced before use. PostgreSQL:
     # sql_store pings only connections that look closed, saving a round trip.
-    options = {"pool_pre_ping": backend != "postgresql"}
+    options: dict[str, Any] = {"pool_pre_ping": backend != "postgresql"}
     timeout = config["SQL_CONNECT_TIMEOUT"]
     if backend == "postgresql":
         # Session settings sent with the connection: no round trip of their own.

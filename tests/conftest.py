@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from flask import url_for
 from werkzeug.serving import WSGIRequestHandler, make_server
 
+from myapp.api.logs import AppLogHandler
 from myapp.db import sql
 from myapp.devserver import RequestHandler
 
@@ -83,7 +84,7 @@ def capture_log():
         for name in ("myapp", "flask-limiter"):
             for handler in logging.getLogger(name).handlers:
                 # Only the app's own handler: pytest adds its capture handlers too.
-                if getattr(handler, "myapp_handler", False):
+                if isinstance(handler, AppLogHandler):
                     swapped.append((handler, handler.setStream(buffer)))
         return buffer
 

@@ -2,7 +2,9 @@
 
 Whatever the method, path, id, query string, headers and body: never a 5xx, every
 error is problem+json, and a rejected request (or any read) changes no store.
-Huge bodies are refused (413) without being read; deep JSON is a 400.
+Huge bodies are refused (413) without being read; deep JSON is a 400. Every
+feature in FEATURES is under fire, with bodies and filters drawn from its
+declared fields (valid values of each type and bound, and anything else).
 """
 
 import json
@@ -17,8 +19,10 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from myapp import FEATURES
 from myapp.api.bodies import MAX_DEPTH
-from myapp.api.testing import assert_problem
+from myapp.api.stored import MODELS
+from myapp.api.testing import assert_problem, example_body
 from myapp.db import sql
 
 TOKEN = "fuzz-token"
@@ -28,7 +32,11 @@ SAFE_METHODS = {"GET", "HEAD", "OPTIONS", "TRACE"}
 METHODS = sorted(SAFE_METHODS | {"POST", "PUT", "PATCH", "DELETE", "PROPFIND"})
 # Stands for the id of a resource that exists, in a generated path.
 EXISTING = object()
-WRITABLE = {"/v1/foo/", "/v1/bar/"}
+# Every feature's collection, and its model.
+COLLECTIONS = {
+    f"/v1/{blueprint.name}/": MODELS[blueprint.name] for blueprint in FEATURES
+}
+WRITABLE = set(COLLECTIONS)
 
 
 class CountingBody:
@@ -61,10 +69,11 @@ class CountingBody:
         return self.position
 
 
-def nested(depth, opener):
+def nested(depth, opener, field="name"):
+    """A body whose ``field`` nests ``depth`` arrays or objects."""
     closer = "]" if opener == "[" else "}"
     inner = "1" if opener != "[" else ""
-    return '{"name": ' + opener * depth + inner + closer * depth + "}"
+    return f'{{"{field}": ' + opener * depth + inner + closer * depth + "}"
 
 
 # --- strategies ----------------------------------------------------------------
@@ -92,24 +101,94 @@ def mostly(likely, other):
     return st.integers(0, 3).flatmap(lambda n: other if n == 3 else likely)
 
 
-names = st.fixed_dictionaries({"name": st.text(min_size=1, max_size=120)})
-bodies = mostly(
-    st.one_of(
-        names.map(json.dumps),
-        st.fixed_dictionaries(
-            {"name": json_values | any_text},
-            optional={"id": json_values, "created_at": json_values, "x": json_values},
-        ).map(json.dumps),
-    ),
-    st.one_of(
-        st.none(),
-        st.binary(max_size=200),
-        json_values.map(json.dumps),
-        st.tuples(st.integers(1, 3000), st.sampled_from(["[", '{"a":'])).map(
-            lambda args: nested(*args)
+def _offset(minutes):
+    sign = "-" if minutes < 0 else "+"
+    return f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+
+
+def valid_values(field):
+    """Values of ``field``'s type within its bounds (some a store may still refuse)."""
+    kind, schema = field.kind, field.schema
+    if kind == "string":
+        return st.text(
+            min_size=schema.get("minLength", 0), max_size=schema["maxLength"]
+        )
+    if kind == "enum":
+        return st.sampled_from(schema["enum"])
+    if kind == "date":
+        return st.dates().map(lambda day: day.isoformat())
+    if kind == "date-time":
+        return st.tuples(st.datetimes(), st.integers(-23 * 60 - 59, 23 * 60 + 59)).map(
+            lambda drawn: drawn[0].isoformat() + _offset(drawn[1])
+        )
+    if kind in ("integer", "reference"):
+        within = st.integers(schema["minimum"], schema["maximum"])
+        return st.integers(1, 5) | within if kind == "reference" else within
+    if kind == "number":
+        low, high = schema.get("minimum"), schema.get("maximum")
+        return st.floats(low, high, allow_nan=False, allow_infinity=False) | (
+            st.integers(
+                -(2**60) if low is None else int(low),
+                2**60 if high is None else int(high),
+            )
+        )
+    if kind == "boolean":
+        return st.booleans()
+    items = st.text(max_size=schema["items"]["maxLength"])
+    return st.lists(items, max_size=schema["maxItems"])
+
+
+def field_values(field):
+    """Mostly valid values of ``field``, and any JSON value or text now and then."""
+    return mostly(valid_values(field), json_values | any_text)
+
+
+def body_strategy(model):
+    """Bodies for ``model``: its fields' values, read-only and unknown members."""
+    required = {f.name: field_values(f) for f in model.declared if f.required}
+    optional = {f.name: field_values(f) for f in model.declared if not f.required}
+    well_formed = st.fixed_dictionaries(required, optional=optional)
+    with_extras = st.fixed_dictionaries(
+        required,
+        optional={
+            **optional,
+            "id": json_values,
+            "created_at": json_values,
+            "x": json_values,
+        },
+    )
+    first = model.declared[0].name
+    return mostly(
+        st.one_of(well_formed.map(json.dumps), with_extras.map(json.dumps)),
+        st.one_of(
+            st.none(),
+            st.binary(max_size=200),
+            json_values.map(json.dumps),
+            st.tuples(st.integers(1, 3000), st.sampled_from(["[", '{"a":'])).map(
+                lambda args: nested(*args, field=first)
+            ),
+            st.just(HUGE),
         ),
-        st.just(HUGE),
-    ),
+    )
+
+
+BODIES = {collection: body_strategy(model) for collection, model in COLLECTIONS.items()}
+# Routes of no feature (ops, docs) get the bodies of any.
+any_body = st.sampled_from(sorted(BODIES)).flatmap(BODIES.get)
+
+
+def bodies_for(rule):
+    collection = rule.split("<", 1)[0]
+    return BODIES.get(collection, any_body)
+
+
+FILTERED = sorted(
+    {
+        parameter
+        for model in COLLECTIONS.values()
+        for name, operators in model.filters.items()
+        for parameter in [name] + [f"{name}[{op}]" for op in operators if op != "eq"]
+    }
 )
 segments = mostly(
     st.just(EXISTING),
@@ -123,7 +202,8 @@ queries = st.one_of(
     st.none(),
     st.lists(
         st.tuples(
-            st.sampled_from(["limit", "offset", "sort", "name"]) | st.text(max_size=8),
+            st.sampled_from(["limit", "offset", "sort", "cursor", *FILTERED])
+            | st.text(max_size=8),
             st.integers(-(2**64), 2**64).map(str) | st.text(max_size=20),
         ),
         max_size=4,
@@ -204,11 +284,16 @@ class Target:
         page = self.client.get(collection).get_json()
         if page["items"]:
             return str(page["items"][0]["id"])
-        created = self.client.post(
-            collection,
-            json={"name": "existing"},
-            headers={"Authorization": f"Bearer {TOKEN}"},
-        )
+        token = {"Authorization": f"Bearer {TOKEN}"}
+        model = COLLECTIONS[collection]
+        # A reference names an existing record (the fuzzing may have made some).
+        made = {
+            (field.references, 0): int(self.existing_id(f"/v1/{field.references}/"))
+            for field in model.declared
+            if field.references
+        }
+        body = example_body(model, self.client, headers=token, made=made)
+        created = self.client.post(collection, json=body, headers=token)
         return str(created.get_json()["id"])
 
     def path(self, rule, values):
@@ -290,7 +375,7 @@ def test_generated_requests_never_break_the_contract(target, data):
     )
     query = data.draw(queries, label="query")
     request_headers = data.draw(headers, label="headers")
-    body = data.draw(bodies, label="body")
+    body = data.draw(bodies_for(rule), label="body")
     url = target.path(rule, values) + (f"?{query}" if query else "")
     check(target, method, url, request_headers, body)
 
@@ -298,12 +383,11 @@ def test_generated_requests_never_break_the_contract(target, data):
 # --- huge and deep bodies, every write route -------------------------------------
 
 
-def write_routes(client, token):
+def write_routes(target):
     """(method, path) of every write: the collections' POST, the items' PUT/PATCH."""
     routes = []
     for collection in sorted(WRITABLE):
-        created = client.post(collection, json={"name": "x"}, headers=token)
-        location = created.headers["Location"]
+        location = f"{collection}{target.existing_id(collection)}"
         routes += [("POST", collection), ("PUT", location), ("PATCH", location)]
     return routes
 
@@ -311,7 +395,7 @@ def write_routes(client, token):
 def test_a_10_mb_body_is_refused_unread(target):
     token = {"Authorization": f"Bearer {TOKEN}"}
     before = None
-    for method, path in write_routes(target.client, token):
+    for method, path in write_routes(target):
         before = before or target.stored()
         stream = CountingBody(HUGE)
         response = target.client.open(
@@ -386,17 +470,19 @@ def test_a_live_server_answers_413_before_the_body_is_sent(make_app, serve_app):
 @pytest.mark.parametrize("depth", [MAX_DEPTH - 1, MAX_DEPTH, 975, 5000, 150_000])
 def test_deeply_nested_json_is_400_everywhere(target, opener, depth):
     token = {"Authorization": f"Bearer {TOKEN}"}
-    routes = write_routes(target.client, token)
+    routes = write_routes(target)
     before = target.stored()
-    body = nested(depth, opener)
     for method, path in routes:
+        collection = "/".join(path.split("/")[:3]) + "/"
+        # A field of the resource's own: at the limit validation reaches it.
+        body = nested(depth, opener, field=COLLECTIONS[collection].declared[0].name)
         content_type = "application/merge-patch+json"
         if method != "PATCH":
             content_type = "application/json"
         response = target.client.open(
             path, method=method, data=body, content_type=content_type, headers=token
         )
-        # At the limit the document reaches validation (a name must be a string).
+        # At the limit the document reaches validation (nested is no field's type).
         problem = assert_problem(response, 400, with_errors=depth <= MAX_DEPTH - 1)
         if depth > MAX_DEPTH - 1:
             assert "levels deep" in problem["detail"]

@@ -65,7 +65,13 @@ def test_every_parameter_is_typed_and_bounded(spec):
             if parameter["in"] == "body":
                 assert parameter["schema"]["$ref"].startswith("#/definitions/")
                 continue
-            assert parameter["type"] in ("integer", "string"), where
+            # Filters on number and boolean fields take those types.
+            assert parameter["type"] in (
+                "integer",
+                "number",
+                "boolean",
+                "string",
+            ), where
             if parameter["type"] == "integer":
                 assert "minimum" in parameter and "maximum" in parameter, where
             if parameter["in"] == "path":

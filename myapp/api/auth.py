@@ -1,6 +1,8 @@
 """Bearer tokens for writes: reads are public, writes need a configured token."""
 
 import hmac
+from collections.abc import Iterable
+from typing import Any
 
 from flask import current_app, request
 from werkzeug.exceptions import Unauthorized
@@ -11,11 +13,13 @@ WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 class MissingToken(Unauthorized):
     description = "This write needs 'Authorization: Bearer <token>' with a valid token."
 
-    def get_headers(self, environ=None, scope=None):
+    def get_headers(
+        self, environ: Any = None, scope: Any = None
+    ) -> list[tuple[str, str]]:
         return [("WWW-Authenticate", "Bearer")]
 
 
-def _token_is_valid(token, tokens):
+def _token_is_valid(token: str, tokens: Iterable[str]) -> bool:
     supplied = token.encode("utf-8", "surrogateescape")
     valid = False
     for candidate in tokens:  # no early exit: every token costs the same time
@@ -23,7 +27,7 @@ def _token_is_valid(token, tokens):
     return valid
 
 
-def require_token_for_writes():
+def require_token_for_writes() -> None:
     """A before_request hook for feature blueprints.
 
     Configured tokens always win: AUTH_DISABLED only lets production start without

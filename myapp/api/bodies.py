@@ -1,13 +1,10 @@
 """Reading JSON request bodies: media type, size, syntax, shape, merge patch."""
 
 import json
+from typing import Any
 
 from flask import request
-from werkzeug.exceptions import (
-    BadRequest,
-    RequestEntityTooLarge,
-    UnsupportedMediaType,
-)
+from werkzeug.exceptions import BadRequest, RequestEntityTooLarge, UnsupportedMediaType
 
 JSON = "application/json"
 MERGE_PATCH = "application/merge-patch+json"
@@ -17,11 +14,11 @@ MERGE_PATCH = "application/merge-patch+json"
 MAX_DEPTH = 32
 
 
-def _reject_constant(name):
+def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not valid JSON")
 
 
-def _depth(document):
+def _depth(document: Any) -> int:
     """How deeply arrays and objects nest in ``document`` (iteratively)."""
     deepest, pending = 0, [(document, 1)]
     while pending:
@@ -35,7 +32,7 @@ def _depth(document):
     return deepest
 
 
-def _body():
+def _body() -> bytes:
     """The body, or 413 when it is larger than MAX_CONTENT_LENGTH.
 
     A declared Content-Length over the limit is refused before anything is read. A
@@ -56,7 +53,7 @@ def _body():
     return raw
 
 
-def json_object(accepted=(JSON,)):
+def json_object(accepted: tuple[str, ...] = (JSON,)) -> dict[str, Any]:
     """The request body as a JSON object, or a 415/413/400 problem."""
     if request.mimetype not in accepted:
         raise UnsupportedMediaType(
@@ -78,7 +75,7 @@ def json_object(accepted=(JSON,)):
     return document
 
 
-def merge_patch(target, patch):
+def merge_patch(target: Any, patch: Any) -> Any:
     """Apply a JSON Merge Patch (RFC 7396) to ``target``, returning a new document."""
     if not isinstance(patch, dict):
         return patch

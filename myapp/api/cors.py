@@ -3,6 +3,7 @@
 ``CORS_ORIGINS`` is empty in production unless set, and ``["*"]`` in development.
 """
 
+from flask import Flask, Response
 from flask_cors import CORS
 
 # What a browser script may read from a response, and send in a request.
@@ -24,7 +25,7 @@ ALLOWED_HEADERS = [
 ]
 
 
-def init_app(app):
+def init_app(app: Flask) -> None:
     origins = app.config["CORS_ORIGINS"]
     if not origins:
         # No origin is allowed, so flask-cors would add nothing to any response:
@@ -45,7 +46,7 @@ def init_app(app):
         app.after_request(_vary_on_origin)
 
 
-def _vary_on_origin(response):
+def _vary_on_origin(response: Response) -> Response:
     """With an allow-list the answer depends on Origin: caches must key on it."""
     response.vary.add("Origin")
     return response

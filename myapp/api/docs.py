@@ -9,9 +9,18 @@ keeps its own page at /v1/<feature>/docs (flask-restx's swagger-ui, Swagger 2.0)
 """
 
 import os
+from typing import Any
 
 import flask_swagger_ui
-from flask import Blueprint, current_app, render_template, send_from_directory, url_for
+from flask import (
+    Blueprint,
+    Flask,
+    current_app,
+    render_template,
+    send_from_directory,
+    url_for,
+)
+from flask.typing import ResponseReturnValue
 
 from . import openapi
 from .resources import SERVICE_NOTES
@@ -27,7 +36,7 @@ SERVICE_INFO = {
 }
 
 
-def init_app(app, features):
+def init_app(app: Flask, features: Any) -> None:
     """Register /docs and /openapi.json over the given feature blueprints."""
     names = [feature.name for feature in features]
     app.config["DOCS_FEATURES"] = names
@@ -50,12 +59,12 @@ def service_document() -> dict:
 
 
 @blueprint.get("/openapi.json")
-def service_openapi():
+def service_openapi() -> ResponseReturnValue:
     return current_app.json.response(service_document())
 
 
 @blueprint.get("/docs")
-def service_docs():
+def service_docs() -> str:
     """The whole service's docs: swagger-ui's ``urls`` option lists each document."""
     urls = [{"name": "myapp (OpenAPI 3.1)", "url": url_for("docs.service_openapi")}]
     for name in current_app.config["DOCS_FEATURES"]:
@@ -67,6 +76,6 @@ def service_docs():
 
 
 @blueprint.get("/docs/assets/<path:filename>")
-def swagger_ui_asset(filename):
+def swagger_ui_asset(filename: str) -> ResponseReturnValue:
     """swagger-ui's files (and its LICENSE), as packaged."""
     return send_from_directory(SWAGGER_UI_DIST, filename, max_age=3600)

@@ -5,6 +5,7 @@ reads leading zeros (``/v1/foo/003``), so one record would answer at many URLs;
 the contract makes every other spelling a 404.
 """
 
+from flask import Flask
 from werkzeug.routing import IntegerConverter
 
 
@@ -14,6 +15,6 @@ class CanonicalInteger(IntegerConverter):
     regex = r"(?:0|[1-9][0-9]*)"
 
 
-def init_app(app):
+def init_app(app: Flask) -> None:
     """Every ``<int:...>`` route of ``app`` (register before the blueprints)."""
     app.url_map.converters["int"] = CanonicalInteger

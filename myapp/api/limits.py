@@ -15,12 +15,15 @@ answers again, so an outage never turns requests into errors.
 import ipaddress
 import math
 import time
+from collections.abc import Iterable
+from typing import Any
 
-from flask import current_app, request
+from flask import Blueprint, Flask, current_app, request
 from flask_limiter import Limit, Limiter, RateLimitExceeded
 from flask_limiter.util import get_remote_address
 from redis.backoff import NoBackoff
 from redis.retry import Retry
+from werkzeug.wrappers import Response as BaseResponse
 
 from .problems import Problem, problem_response
 
@@ -35,7 +38,7 @@ SCOPE = "all-routes"
 IPV6_CLIENT_PREFIX = 64
 
 
-def client_key():
+def client_key() -> str:
     """The client's address; an IPv6 one as its /64, a mapped IPv4 one as IPv4."""
     address = get_remote_address()
     try:
@@ -50,34 +53,35 @@ def client_key():
     return str(parsed)
 
 
-def _storage_uri(redis_url):
+def _storage_uri(redis_url: str) -> str:
     """limits spells a Redis unix socket redis+unix:// (redis-py: unix://)."""
     if redis_url.startswith("unix://"):
         return "redis+" + redis_url
     return redis_url
 
 
-def _is_preflight():
+def _is_preflight() -> bool:
     """CORS preflights touch no store and browsers send them on their own."""
     return request.method == "OPTIONS"
 
 
-def init_app(app, exempt=()):
+def init_app(app: Flask, exempt: Iterable[Blueprint] = ()) -> Limiter | None:
     """Limit every route of ``app`` but those of the ``exempt`` blueprints."""
     default = app.config["RATELIMIT_DEFAULT"]
     if not default:
         return None
     config = app.config
+    storage_options: dict[str, Any] = {
+        "key_prefix": config["REDIS_KEY_PREFIX"] + KEY_SPACE,
+        "socket_connect_timeout": config["REDIS_SOCKET_CONNECT_TIMEOUT"],
+        "socket_timeout": config["REDIS_SOCKET_TIMEOUT"],
+        "retry": Retry(NoBackoff(), 1),
+    }
     limiter = Limiter(
         client_key,
         default_limits=[Limit(default, scope=SCOPE, shared=True)],
         storage_uri=_storage_uri(config["REDIS_URL"]),
-        storage_options={
-            "key_prefix": config["REDIS_KEY_PREFIX"] + KEY_SPACE,
-            "socket_connect_timeout": config["REDIS_SOCKET_CONNECT_TIMEOUT"],
-            "socket_timeout": config["REDIS_SOCKET_TIMEOUT"],
-            "retry": Retry(NoBackoff(), 1),
-        },
+        storage_options=storage_options,
         swallow_errors=True,
         in_memory_fallback_enabled=True,
     )
@@ -90,7 +94,7 @@ def init_app(app, exempt=()):
     return limiter
 
 
-def _seconds_to_wait(error):
+def _seconds_to_wait(error: RateLimitExceeded) -> int:
     """Until the client's window resets; the whole window if that is unknown."""
     limiter = current_app.extensions[EXTENSION]
     try:
@@ -100,7 +104,7 @@ def _seconds_to_wait(error):
         return error.limit.limit.get_expiry()
 
 
-def too_many_requests(error):
+def too_many_requests(error: RateLimitExceeded) -> BaseResponse:
     wait = _seconds_to_wait(error)
     return problem_response(
         Problem(

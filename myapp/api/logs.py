@@ -14,14 +14,14 @@ access_log = logging.getLogger("myapp.access")
 REQUEST_ID = "myapp.request_id"
 
 
-def current_request_id():
+def current_request_id() -> str:
     return request.environ.get(REQUEST_ID, "-") if has_request_context() else "-"
 
 
 class RequestIdFilter(logging.Filter):
     """Puts the request id on every log record made while serving a request."""
 
-    def filter(self, record):
+    def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = current_request_id()
         return True
 
@@ -29,7 +29,7 @@ class RequestIdFilter(logging.Filter):
 class JsonFormatter(logging.Formatter):
     """One JSON object per line, for journald and log shippers."""
 
-    def format(self, record):
+    def format(self, record: logging.LogRecord) -> str:
         entry = {
             "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
             "level": record.levelname,
@@ -43,10 +43,13 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
+class AppLogHandler(logging.StreamHandler):
+    """The handler configure_logging adds, so that the next app replaces it."""
+
+
 def configure_logging(app: Flask) -> None:
     """One stream handler on our loggers, replacing the one a previous app added."""
-    handler = logging.StreamHandler()
-    handler.myapp_handler = True
+    handler = AppLogHandler()
     handler.addFilter(RequestIdFilter())
     if app.debug or app.testing:
         handler.setFormatter(
@@ -63,7 +66,7 @@ def configure_logging(app: Flask) -> None:
     }
     for name, level in levels.items():
         logger = logging.getLogger(name)
-        for old in [h for h in logger.handlers if getattr(h, "myapp_handler", False)]:
+        for old in [h for h in logger.handlers if isinstance(h, AppLogHandler)]:
             logger.removeHandler(old)
         logger.removeHandler(default_handler)
         logger.addHandler(handler)

@@ -16,21 +16,21 @@ Metrics are process-wide, as the library keeps them; an app only decides whether
 its requests are counted (``METRICS_ENABLED``) and who may read /metrics.
 """
 
+from __future__ import annotations
+
 import atexit
 import fcntl
 import functools
-import glob
 import hmac
 import os
-import re
 import subprocess
 import time
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from flask import current_app, request
+from flask import Flask, current_app, request
 from prometheus_client import (
     CONTENT_TYPE_PLAIN_0_0_4,
     CollectorRegistry,
@@ -41,12 +41,14 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
-from prometheus_client.mmap_dict import MmapedDict, mmap_key
 from werkzeug.exceptions import HTTPException, NotFound
 from werkzeug.wrappers import Response
 
+from . import metrics_files
 from .auth import MissingToken
 
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 ROOT = Path(__file__).resolve().parent.parent.parent
 
 # Route label of a request that matched no URL rule (404, 405, or refused before
@@ -138,9 +140,9 @@ def store_call(store: str, operation: str) -> Callable[[F], F]:
     duration = STORE_DURATION.labels(store, operation)
     failures = STORE_FAILURES.labels(store, operation)
 
-    def decorate(function):
+    def decorate(function: F) -> F:
         @functools.wraps(function)
-        def timed(*args, **kwargs):
+        def timed(*args: Any, **kwargs: Any) -> Any:
             if not _recording:
                 return function(*args, **kwargs)
             started = time.perf_counter()
@@ -156,7 +158,7 @@ def store_call(store: str, operation: str) -> Callable[[F], F]:
             finally:
                 duration.observe(time.perf_counter() - started)
 
-        return timed
+        return cast(F, timed)
 
     return decorate
 
@@ -166,7 +168,7 @@ def store_call(store: str, operation: str) -> Callable[[F], F]:
 ROUTE = "myapp.route"
 
 
-def note_route(error=None):
+def note_route(error: BaseException | None = None) -> None:
     """teardown_request: keep the matched rule (``/v1/foo/<int:id>``) in the environ.
 
     Teardown runs for every request Flask handled, answered or failed.
@@ -184,11 +186,11 @@ class RequestMetrics:
     start_response; an exception that escapes the app is counted as a 500.
     """
 
-    def __init__(self, wsgi_app):
+    def __init__(self, wsgi_app: WSGIApplication) -> None:
         self.wsgi_app = wsgi_app
-        self._children = {}
+        self._children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
 
-    def _record(self, method, route, status, seconds):
+    def _record(self, method: str, route: str, status: str, seconds: float) -> None:
         key = (method, route, status)
         children = self._children.get(key)
         if children is None:
@@ -199,11 +201,15 @@ class RequestMetrics:
         children[0].inc()
         children[1].observe(seconds)
 
-    def __call__(self, environ, start_response):
+    def __call__(
+        self, environ: WSGIEnvironment, start_response: StartResponse
+    ) -> Iterable[bytes]:
         started = time.perf_counter()
-        status = []
+        status: list[str] = []
 
-        def start(status_line, headers, exc_info=None):
+        def start(
+            status_line: str, headers: list[tuple[str, str]], exc_info: Any = None
+        ) -> Any:
             status[:] = [status_line[:3]]
             return start_response(status_line, headers, exc_info)
 
@@ -224,7 +230,7 @@ class RequestMetrics:
             )
 
 
-def _version():
+def _version() -> str:
     """The [project] version in pyproject.toml."""
     try:
         with open(ROOT / "pyproject.toml", "rb") as file:
@@ -233,7 +239,7 @@ def _version():
         return "unknown"
 
 
-def _commit():
+def _commit() -> str:
     """REVISION (written by deploys, which copy no .git), else git's HEAD."""
     try:
         return (ROOT / "REVISION").read_text().strip()[:40] or "unknown"
@@ -252,80 +258,8 @@ def _commit():
     return commit if result.returncode == 0 and commit else "unknown"
 
 
-# Worker files: <kind>_<pid>.db, gauges <kind>_<mode>_<pid>.db (prometheus_client).
-_LIVE_GAUGE_FILE = re.compile(r"gauge_live[a-z]+_(\d+)\.db")
-_WORKER_FILE = re.compile(r"(counter|histogram)_(\d+)\.db")
-# Where dead workers' counters and histograms are folded: <kind>_archive.db.
-ARCHIVE = "archive"
 # Scrapes of one server take turns: folding must not race another's reading.
 LOCK_FILE = "scrape.lock"
-
-
-def _alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # alive, another user's
-    return True
-
-
-def _forget_dead_workers(directory):
-    """mark_process_dead for every dead worker whose live-gauge files remain.
-
-    A worker killed without running its exit hooks (harakiri, OOM, SIGKILL) would
-    otherwise be counted in the in-flight gauge forever.
-    """
-    pids = set()
-    for path in glob.glob(os.path.join(directory, "gauge_live*.db")):
-        match = _LIVE_GAUGE_FILE.fullmatch(os.path.basename(path))
-        if match:
-            pids.add(int(match.group(1)))
-    for pid in pids:
-        if not _alive(pid):
-            multiprocess.mark_process_dead(pid, directory)
-
-
-def _fold_dead_workers(directory):
-    """Fold dead workers' counter and histogram files into one archive per kind.
-
-    The archive is written aside and renamed over the old one before the folded
-    files go: a crash between the two would count those workers twice until the
-    server restarts (which empties the directory), never lose them.
-    """
-    dead = {"counter": [], "histogram": []}
-    for path in glob.glob(os.path.join(directory, "*_*.db")):
-        match = _WORKER_FILE.fullmatch(os.path.basename(path))
-        if match and not _alive(int(match.group(2))):
-            dead[match.group(1)].append(path)
-    for kind, paths in dead.items():
-        if not paths:
-            continue
-        archive = os.path.join(directory, f"{kind}_{ARCHIVE}.db")
-        sources = paths + ([archive] if os.path.exists(archive) else [])
-        merged = multiprocess.MultiProcessCollector.merge(sources, accumulate=False)
-        written = os.path.join(directory, f"{kind}_{ARCHIVE}.new")
-        if os.path.exists(written):
-            os.remove(written)
-        values = MmapedDict(written)
-        try:
-            for metric in merged:
-                for sample in metric.samples:
-                    labels = sample.labels
-                    key = mmap_key(
-                        metric.name,
-                        sample.name,
-                        list(labels),
-                        list(labels.values()),
-                        metric.documentation,
-                    )
-                    values.write_value(key, sample.value, 0.0)
-        finally:
-            values.close()
-        os.replace(written, archive)
-        for path in paths:
-            os.remove(path)
 
 
 def exposition() -> bytes:
@@ -335,14 +269,13 @@ def exposition() -> bytes:
     directory = os.environ["PROMETHEUS_MULTIPROC_DIR"]
     with open(os.path.join(directory, LOCK_FILE), "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        _forget_dead_workers(directory)
-        _fold_dead_workers(directory)
+        metrics_files.tidy(directory)
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry, path=directory)
         return generate_latest(registry)
 
 
-def metrics_view():
+def metrics_view() -> Response:
     """GET /metrics, as the contract says: open in development, else the token.
 
     In production: 404 while no METRICS_TOKEN is configured (nothing to find),
@@ -368,7 +301,7 @@ def metrics_view():
 _started = False
 
 
-def _start_process():
+def _start_process() -> None:
     """Once per process: the build's series, and the worker's exit bookkeeping."""
     global _started
     if _started:
@@ -382,7 +315,7 @@ def _start_process():
         atexit.register(multiprocess.mark_process_dead, pid, directory)
 
 
-def init_app(app):
+def init_app(app: Flask) -> None:
     """Count the app's requests (unless METRICS_ENABLED is false)."""
     global _recording
     if not app.config["METRICS_ENABLED"]:
@@ -390,4 +323,4 @@ def init_app(app):
     _start_process()
     _recording = True
     app.teardown_request(note_route)
-    app.wsgi_app = RequestMetrics(app.wsgi_app)
+    app.wsgi_app = RequestMetrics(app.wsgi_app)  # type: ignore[method-assign]

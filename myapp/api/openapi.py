@@ -10,6 +10,7 @@ draft 2020-12 dialect that OpenAPI 3.1 uses, which Swagger 2.0 could only cut do
 
 import copy
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 OPENAPI_VERSION = "3.1.0"
 # Each component names its dialect; the document keeps OpenAPI 3.1's default
@@ -60,7 +61,7 @@ def json_schema_2020_12(schema: Mapping) -> dict:
     return {"$schema": DIALECT, **_translate_schema(result)}
 
 
-def _translate_schema(schema):
+def _translate_schema(schema: Any) -> Any:
     if isinstance(schema, list):
         return [_translate_schema(item) for item in schema]
     if not isinstance(schema, Mapping):
@@ -84,7 +85,7 @@ def _translate_schema(schema):
     return _exclusive_bounds(result)
 
 
-def _exclusive_bounds(schema):
+def _exclusive_bounds(schema: dict[str, Any]) -> dict[str, Any]:
     """Swagger's boolean exclusiveMaximum/Minimum are numbers in 2020-12."""
     for exclusive, bound in (
         ("exclusiveMaximum", "maximum"),
@@ -198,9 +199,9 @@ def from_swagger(
     """
     prefix = spec.get("basePath", "/").rstrip("/")
     consumes = spec.get("consumes", [JSON])
-    paths = {}
+    paths: dict[str, dict[str, Any]] = {}
     for path, item in spec.get("paths", {}).items():
-        translated = {}
+        translated: dict[str, Any] = {}
         if item.get("parameters"):
             translated["parameters"] = [_parameter(p) for p in item["parameters"]]
         for method in OPERATIONS:
@@ -254,7 +255,7 @@ def merge(documents: Iterable[Mapping], info: Mapping) -> dict:
     two features that document one path, operationId or component name
     differently are an error, not a silent overwrite.
     """
-    merged = {
+    merged: dict[str, Any] = {
         "openapi": OPENAPI_VERSION,
         "jsonSchemaDialect": OAS_DIALECT,
         "info": dict(info),
@@ -262,7 +263,7 @@ def merge(documents: Iterable[Mapping], info: Mapping) -> dict:
         "paths": {},
         "components": {"schemas": {}, "securitySchemes": {}},
     }
-    seen_ids = set()
+    seen_ids: set[str] = set()
     for document in documents:
         for path, item in document["paths"].items():
             if path in merged["paths"]:

@@ -13,12 +13,12 @@ from werkzeug.exceptions import PreconditionFailed
 _ENTITY_TAG = re.compile(r'\s*(W/)?("[\x21\x23-\x7e\x80-\xff]*")\s*(?:,|$)')
 
 
-def etag_for(body):
+def etag_for(body: bytes) -> str:
     """A strong ETag: a digest of the exact representation bytes."""
     return '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
 
 
-def _parse(header):
+def _parse(header: str) -> str | list[tuple[bool, str]]:
     """``*`` or a list of (weak, opaque-tag); a malformed list matches nothing."""
     header = header.strip()
     if header == "*":
@@ -33,20 +33,20 @@ def _parse(header):
     return tags
 
 
-def _matches(header, current, weak):
+def _matches(header: str, current: str, weak: bool) -> bool:
     tags = _parse(header)
-    if tags == "*":
+    if isinstance(tags, str):
         return True
     return any(tag == current and (weak or not is_weak) for is_weak, tag in tags)
 
 
-def not_modified(current):
+def not_modified(current: str) -> bool:
     """True when a GET's If-None-Match matches (weak comparison): answer 304."""
     header = request.environ.get("HTTP_IF_NONE_MATCH")
     return header is not None and _matches(header, current, weak=True)
 
 
-def check_write(current):
+def check_write(current: str) -> None:
     """412 unless the write's preconditions hold for the resource's current ETag.
 
     If-Match compares strongly (a W/ tag never matches); If-None-Match on a write
@@ -62,7 +62,7 @@ def check_write(current):
         raise PreconditionFailed("If-None-Match matches the current ETag.")
 
 
-def check_read(current):
+def check_read(current: str) -> bool:
     """For a GET: 412 when If-Match fails, True when the client's copy is current."""
     if_match = request.environ.get("HTTP_IF_MATCH")
     if if_match is not None and not _matches(if_match, current, weak=False):

@@ -20,6 +20,7 @@ from werkzeug.wrappers import Response
 from . import openapi
 from .auth import require_token_for_writes
 from .bodies import JSON, MERGE_PATCH
+from .fields import INT64_MAX, INT64_MIN
 from .idempotency import HEADER as IDEMPOTENCY_HEADER
 from .idempotency import KEY_PATTERN, MAX_KEY_LENGTH, REPLAYED_HEADER
 from .paging import (
@@ -221,7 +222,13 @@ _FILTER_TYPES = {
     "string": {"type": "string"},
     "enum": {"type": "string"},
     "boolean": {"type": "boolean"},
-    "integer": {"type": "integer", "format": "int64"},
+    # What the filter parser takes: any 64-bit integer, whatever the field's bounds.
+    "integer": {
+        "type": "integer",
+        "format": "int64",
+        "minimum": INT64_MIN,
+        "maximum": INT64_MAX,
+    },
     "number": {"type": "number"},
     "date": {"type": "string", "format": "date"},
     "date-time": {"type": "string", "format": "date-time"},
@@ -298,9 +305,23 @@ REPLAYED = {
         enum=["true"],
     )
 }
+RETRY_AFTER_IF_IN_FLIGHT = {
+    "Retry-After": _header(
+        "Seconds to wait before retrying (a request still being processed).",
+        required=False,
+        kind="integer",
+        minimum=0,
+    )
+}
 WWW_AUTHENTICATE = {
     "WWW-Authenticate": _header("The scheme to use: Bearer.", pattern="^Bearer")
 }
+
+
+IDEMPOTENCY_IN_FLIGHT = (
+    "A request with this Idempotency-Key is still being processed (Retry-After)"
+)
+IDEMPOTENCY_REUSED = "This Idempotency-Key was used with a different body or path"
 
 
 class CrudDocs:
@@ -374,7 +395,8 @@ class CrudDocs:
     def _problem(self, description, headers=None):
         return (description, self.problem, headers)
 
-    def _common(self, *codes):
+    def _common(self, *codes, conflict=None, unprocessable=None, conflict_headers=None):
+        """The problems of ``codes``; 409 and 422 described by the operation."""
         known = {
             400: self._problem("Invalid request: the detail (and errors) say why"),
             401: self._problem(
@@ -382,16 +404,11 @@ class CrudDocs:
                 WWW_AUTHENTICATE,
             ),
             404: self._problem("No such resource (unknown or malformed id)"),
-            409: self._problem(
-                "A request with this Idempotency-Key is still being processed",
-                RETRY_AFTER,
-            ),
+            409: self._problem(conflict or "", conflict_headers),
             412: self._problem("A precondition (If-Match/If-None-Match) failed"),
             413: self._problem("Body larger than MAX_CONTENT_LENGTH"),
             415: self._problem("Body is not sent as JSON"),
-            422: self._problem(
-                "This Idempotency-Key was used with a different body or path"
-            ),
+            422: self._problem(unprocessable or ""),
             429: self._problem(
                 "Rate limit exceeded (when one is configured)", RETRY_AFTER
             ),
@@ -404,6 +421,28 @@ class CrudDocs:
         }
         # Every operation may meet a rate limit, an outage or a bug.
         return {code: known[code] for code in (*codes, 429, 500, 503)}
+
+    def _field_problems(self):
+        """What a write of the declared fields can meet: (409 text, 422 text)."""
+        unique = [field.name for field in self.model.declared if field.unique]
+        references = [f.name for f in self.model.declared if f.references]
+        conflict = unprocessable = None
+        if unique:
+            conflict = (
+                f"Another record has the same {', '.join(unique)} (errors name it)"
+            )
+        if references:
+            unprocessable = (
+                f"A reference ({', '.join(references)}) names no record (errors name"
+                " it)"
+            )
+        return conflict, unprocessable
+
+    def _write_problems(self):
+        """The codes and texts of _common for a PUT or PATCH."""
+        conflict, unprocessable = self._field_problems()
+        codes = (409,) * bool(conflict) + (422,) * bool(unprocessable)
+        return codes, {"conflict": conflict, "unprocessable": unprocessable}
 
     def _list_params(self):
         params = dict(LIST_PARAMS)
@@ -443,7 +482,23 @@ class CrudDocs:
 
     def create(self, function):
         responses = {201: ("Created", self.read, {**LOCATION, **ETAG, **REPLAYED})}
-        responses.update(self._common(400, 401, 409, 413, 415, 422))
+        conflict, unprocessable = self._field_problems()
+        responses.update(
+            self._common(
+                400,
+                401,
+                409,
+                413,
+                415,
+                422,
+                conflict=" or ".join(filter(None, [conflict, IDEMPOTENCY_IN_FLIGHT])),
+                # A duplicate value's 409 has no Retry-After; an in-flight one has.
+                conflict_headers=RETRY_AFTER_IF_IN_FLIGHT if conflict else RETRY_AFTER,
+                unprocessable=" or ".join(
+                    filter(None, [unprocessable, IDEMPOTENCY_REUSED])
+                ),
+            )
+        )
         body = (self.write, "The new resource's writable fields.")
         params = {IDEMPOTENCY_HEADER: IDEMPOTENCY_KEY}
         return self._apply(function, responses, params, body, secured=True)
@@ -462,7 +517,8 @@ class CrudDocs:
 
     def replace(self, function):
         responses = {200: ("Replaced", self.read, ETAG)}
-        responses.update(self._common(400, 401, 404, 412, 413, 415))
+        codes, texts = self._write_problems()
+        responses.update(self._common(400, 401, 404, 412, 413, 415, *codes, **texts))
         body = (self.write, "Every writable field: those left out are not kept.")
         return self._apply(
             function, responses, self._write_params(), body, secured=True
@@ -470,7 +526,8 @@ class CrudDocs:
 
     def patch(self, function):
         responses = {200: ("Patched", self.read, ETAG)}
-        responses.update(self._common(400, 401, 404, 412, 413, 415))
+        codes, texts = self._write_problems()
+        responses.update(self._common(400, 401, 404, 412, 413, 415, *codes, **texts))
         body = (
             self.patch_model,
             "A JSON Merge Patch (RFC 7396): the fields to change, null to remove"
@@ -482,5 +539,10 @@ class CrudDocs:
 
     def delete(self, function):
         responses = {204: ("Deleted", None, None)}
-        responses.update(self._common(401, 404, 412))
+        if self.model.lists_by_fields:
+            # Any SQL feature may be referenced by another (the problem says which).
+            referenced = "Other records refer to this one: change or delete them first"
+            responses.update(self._common(401, 404, 409, 412, conflict=referenced))
+        else:
+            responses.update(self._common(401, 404, 412))
         return self._apply(function, responses, self._write_params(), secured=True)

@@ -194,7 +194,10 @@ class SchemaValidator:
             found.extend(self._describe(error))
         found.extend(self._unencodable(document, []))
         found.extend(self._inexact_numbers(document))
-        return sorted(found, key=lambda entry: (entry["path"], entry["message"]))
+        # One entry per failure: jsonschema reports "required" once per missing
+        # member, each naming them all.
+        unique = {(entry["path"], entry["message"]): entry for entry in found}
+        return [unique[key] for key in sorted(unique)]
 
     def _inexact_numbers(self, document):
         """Numbers are stored as doubles: a number no double holds would change."""
@@ -239,6 +242,11 @@ class SchemaValidator:
                 }
                 for name in extras
             ]
+        if kind == "format" and expected in FORMAT_MESSAGES:
+            return [{"path": _pointer(path), "message": FORMAT_MESSAGES[expected]}]
+        if kind == "enum" and isinstance(expected, list):
+            listed = ", ".join(map(str, expected))
+            return [{"path": _pointer(path), "message": f"must be one of {listed}"}]
         messages = {
             "type": f"must be of type {expected}",
             "minLength": f"must be at least {expected} character(s) long",
@@ -247,9 +255,6 @@ class SchemaValidator:
             "maximum": f"must be at most {expected}",
             "minItems": f"must have at least {expected} item(s)",
             "maxItems": f"must have at most {expected} items",
-            "format": FORMAT_MESSAGES.get(expected),
-            "enum": "must be one of "
-            + ", ".join(map(str, expected if isinstance(expected, list) else [])),
         }
         message = messages.get(kind) or error.message[:200]
         return [{"path": _pointer(path), "message": message}]

@@ -1,11 +1,17 @@
 """Security headers and X-Request-ID on every response, as WSGI middleware."""
 
+from __future__ import annotations
+
 import re
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask
 
 from .logs import REQUEST_ID, new_request_id
 
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:@/+=-]{1,128}")
 
 API_CSP = "default-src 'none'; frame-ancestors 'none'"
@@ -16,7 +22,7 @@ DOCS_CSP = (
 )
 
 
-def _fixed_headers(csp):
+def _fixed_headers(csp: str) -> list[tuple[str, str]]:
     return [
         ("X-Content-Type-Options", "nosniff"),
         ("Referrer-Policy", "no-referrer"),
@@ -41,10 +47,12 @@ class ResponseHeaders:
     response. No response sets these headers itself.
     """
 
-    def __init__(self, wsgi_app):
+    def __init__(self, wsgi_app: WSGIApplication) -> None:
         self.wsgi_app = wsgi_app
 
-    def __call__(self, environ, start_response):
+    def __call__(
+        self, environ: WSGIEnvironment, start_response: StartResponse
+    ) -> Iterable[bytes]:
         supplied = environ.get("HTTP_X_REQUEST_ID")
         if supplied and _SANE_REQUEST_ID.fullmatch(supplied):
             request_id = supplied
@@ -52,7 +60,9 @@ class ResponseHeaders:
             request_id = new_request_id()
         environ[REQUEST_ID] = request_id
 
-        def start(status, headers, exc_info=None):
+        def start(
+            status: str, headers: list[tuple[str, str]], exc_info: Any = None
+        ) -> Any:
             fixed = API_HEADERS
             for name, value in headers:
                 if name.lower() == "content-type":

@@ -197,18 +197,18 @@ def build_table(name, declared, metadata):
 def _violation(error):
     """ "unique", "foreign key" or None: which constraint an IntegrityError broke."""
     original = error.orig
-    state = getattr(original, "sqlstate", None)  # psycopg
-    if state is not None:
-        return {"23505": "unique", "23503": "foreign key"}.get(state)
     name = getattr(original, "sqlite_errorname", None)
     if name is not None:
         if name in ("SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY"):
             return "unique"
         return "foreign key" if name == "SQLITE_CONSTRAINT_FOREIGNKEY" else None
-    code = original.args[0] if original.args else None  # PyMySQL
-    if code in (1062, 1586):
-        return "unique"
-    return "foreign key" if code in (1216, 1217, 1451, 1452) else None
+    code = original.args[0] if original.args else None
+    if isinstance(code, int):  # PyMySQL: the server's error number
+        if code in (1062, 1586):
+            return "unique"
+        return "foreign key" if code in (1216, 1217, 1451, 1452) else None
+    state = getattr(original, "sqlstate", None)  # psycopg
+    return {"23505": "unique", "23503": "foreign key"}.get(state)
 
 
 # MAX_ID (imported): the largest id an INTEGER column holds; beyond it an id is
@@ -276,6 +276,8 @@ class SqlModel(StoredModel):
     """
 
     table = None
+    # Where the table is declared: the app's models share Flask-SQLAlchemy's.
+    metadata = sql.metadata
     id_schema = {"type": "integer", "minimum": 1}
     lists_by_fields = True
 
@@ -283,7 +285,7 @@ class SqlModel(StoredModel):
         super().__init_subclass__(**kwargs)
         if cls.__dict__.get("fields") is None:
             return
-        cls.table = table = build_table(cls.resource, cls.declared, sql.metadata)
+        cls.table = table = build_table(cls.resource, cls.declared, cls.metadata)
         cls._readers = [(field.name, _reader(field)) for field in cls.declared]
         # Built once: a request binds its values to a ready statement, whose
         # compiled form SQLAlchemy then finds in its cache without rebuilding it.
@@ -632,7 +634,7 @@ class SqlModel(StoredModel):
                 field
                 for field in candidates
                 if not cls._exists(
-                    (target := sql.metadata.tables[field.references]),
+                    (target := cls.metadata.tables[field.references]),
                     target.c.id == values[field.name],
                 )
             ] or candidates
@@ -650,7 +652,7 @@ class SqlModel(StoredModel):
     def _still_referenced(self):
         """409 naming the features whose records refer to this one."""
         referring = []
-        for table in sql.metadata.sorted_tables:
+        for table in self.metadata.sorted_tables:
             for key in table.foreign_keys:
                 if key.column.table is self.table and self._exists(
                     table, key.parent == self.id

@@ -16,6 +16,8 @@ from .schemas import DRAFT_07, TIMESTAMP, SchemaValidator
 # json.dumps with these options would build an encoder on every call.
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 SCHEMA_BASE = "https://myapp.example/schemas"
+# Every declared model, by resource name (tests and the scaffold look them up).
+MODELS = {}
 
 
 def encode(document):
@@ -66,6 +68,7 @@ class StoredModel:
         if cls.__dict__.get("fields") is None:
             return
         cls.declared = field_types.declare(cls.fields, cls.required, cls.unique)
+        MODELS[cls.resource] = cls
         cls.by_name = {field.name: field for field in cls.declared}
         cls.writable = tuple(cls.by_name)
         cls._derive_schemas()

@@ -14,6 +14,7 @@ in batches from a background thread, started in each worker after the fork
 """
 
 import os
+from typing import Any
 
 from flask import Flask, has_request_context
 
@@ -30,7 +31,7 @@ def enabled(app: Flask) -> bool:
     return bool(app.config["OTLP_ENDPOINT"] or app.config.get("TRACING_EXPORTER"))
 
 
-def init_app(app: Flask):
+def init_app(app: Flask) -> None:
     """Instrument the app, its SQL engines and its Redis client; None when off."""
     if not enabled(app):
         return None
@@ -48,7 +49,7 @@ def init_app(app: Flask):
     class RequestIdProcessor(SpanProcessor):
         """Puts the request's id on every span started while serving it."""
 
-        def on_start(self, span, parent_context=None):
+        def on_start(self, span: Any, parent_context: Any = None) -> None:
             if has_request_context():
                 span.set_attribute(REQUEST_ID_ATTRIBUTE, current_request_id())
 
@@ -88,4 +89,3 @@ def init_app(app: Flask):
     RedisInstrumentor.instrument_client(
         app.extensions["redis"], tracer_provider=provider
     )
-    return provider

@@ -4,9 +4,13 @@ A feature's Resource methods are one-line calls into here; what differs between
 features (schemas, store, sort and filter fields) comes from the model.
 """
 
+from collections.abc import Callable, Mapping
+from typing import Any
+
 from flask import Response, request
 from werkzeug.datastructures import Headers
 from werkzeug.exceptions import NotFound
+from werkzeug.wrappers import Response as BaseResponse
 
 from . import bodies, idempotency, paging, preconditions
 from .problems import StoreUnavailable, ValidationFailed
@@ -18,7 +22,9 @@ JSON_MIMETYPE = "application/json"
 WRITE_ATTEMPTS = 20
 
 
-def json_response(body: bytes, status: int = 200, headers=None) -> Response:
+def json_response(
+    body: bytes, status: int = 200, headers: Mapping[str, str] | None = None
+) -> BaseResponse:
     """``body`` with its headers, given to werkzeug at once.
 
     Given the body, werkzeug would set Content-Type and then Content-Length one
@@ -33,21 +39,23 @@ def json_response(body: bytes, status: int = 200, headers=None) -> Response:
     return response
 
 
-def empty_response(status, headers=None):
+def empty_response(
+    status: int, headers: Mapping[str, str] | None = None
+) -> BaseResponse:
     """204 and 304 carry no body, and so no Content-Type either."""
     response = Response(status=status, headers=headers)
     del response.headers["Content-Type"]
     return response
 
 
-def _found(model, id):
+def _found(model: Any, id: int) -> Any:
     record = model.get(id)
     if record is None:
         raise NotFound(f"No {model.__name__.removesuffix('Model').lower()} {id}.")
     return record
 
 
-def list_records(model):
+def list_records(model: Any) -> BaseResponse:
     """A page of a collection: offset pages keep ``offset``, cursor pages have none."""
     query = paging.page_query(model)
     page = model.page(query)
@@ -67,12 +75,12 @@ def list_records(model):
     return json_response(body, headers={"Link": link} if link else None)
 
 
-def create(model):
+def create(model: Any) -> BaseResponse:
     """201 with the new record; a repeat with the same Idempotency-Key replays it."""
     return idempotency.once(lambda: _create(model))
 
 
-def _create(model):
+def _create(model: Any) -> BaseResponse:
     document = bodies.json_object()
     model.validator.validate(document)
     record = model.create(document)
@@ -84,7 +92,7 @@ def _create(model):
     return json_response(body, 201, headers)
 
 
-def get(model, id):
+def get(model: Any, id: int) -> BaseResponse:
     record = _found(model, id)
     body = record.as_bytes()
     etag = preconditions.etag_for(body)
@@ -93,13 +101,13 @@ def get(model, id):
     return json_response(body, headers={"ETag": etag})
 
 
-def replace(model, id):
+def replace(model: Any, id: int) -> BaseResponse:
     document = bodies.json_object()
     model.validator.validate(document)
     return _write(model, id, lambda record: document)
 
 
-def patch(model, id):
+def patch(model: Any, id: int) -> BaseResponse:
     patch_document = bodies.json_object((bodies.MERGE_PATCH, bodies.JSON))
     # Members that are not writable are refused even as null, as the spec says.
     unknown = [name for name in patch_document if name not in model.writable]
@@ -111,7 +119,7 @@ def patch(model, id):
             ]
         )
 
-    def merged(record):
+    def merged(record: Any) -> dict[str, Any]:
         document = bodies.merge_patch(record.writable_part(), patch_document)
         model.validator.validate(document)
         return document
@@ -119,8 +127,10 @@ def patch(model, id):
     return _write(model, id, merged)
 
 
-def _write(model, id, new_document):
-    def put(record):
+def _write(
+    model: Any, id: int, new_document: Callable[[Any], dict[str, Any]]
+) -> BaseResponse:
+    def put(record: Any) -> BaseResponse | None:
         updated = record.update(new_document(record))
         if updated is None:
             return None
@@ -130,13 +140,15 @@ def _write(model, id, new_document):
     return _compare_and_set(model, id, put)
 
 
-def delete(model, id):
+def delete(model: Any, id: int) -> BaseResponse:
     return _compare_and_set(
         model, id, lambda record: empty_response(204) if record.delete() else None
     )
 
 
-def _compare_and_set(model, id, write):
+def _compare_and_set(
+    model: Any, id: int, write: Callable[[Any], BaseResponse | None]
+) -> BaseResponse:
     """Read, check preconditions, write; re-read when another write won.
 
     ``write`` answers the response, or None when the record changed under it.

@@ -1,6 +1,6 @@
 """Bar: the Redis-backed resource."""
 
-from ..api.redis_store import RedisModel
+from ..api.redis_model import RedisModel
 
 
 class BarModel(RedisModel):

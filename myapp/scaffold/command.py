@@ -14,8 +14,9 @@ from flask.cli import with_appcontext
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from ..api import fields as field_types
+from ..api.redis_model import RedisModel
 from ..api.sql_store import SqlModel
-from ..api.stored import StoredModel
+from ..api.stored import MODELS, StoredModel
 from ..db import sql
 from . import field_specs, migration, names
 from .literals import literal
@@ -183,17 +184,16 @@ def parse_fields(specs, store):
         raise click.BadParameter(str(error), param_hint="FIELD") from None
     known = sql_features()
     for field_name, target in declaration.references.items():
-        if target not in known:
-            taken = names_in_use(current_app).get(target)
-            reason = (
-                f"{target!r} is {taken}, not an SQL feature"
-                if taken
-                else (f"there is no SQL feature {target!r}")
-            )
-            raise click.BadParameter(
-                f"{field_name.removesuffix('_id')!r}: ref to={target}: {reason}.",
-                param_hint="FIELD",
-            )
+        if target in known:
+            continue
+        model = MODELS.get(target)
+        if isinstance(model, type) and issubclass(model, RedisModel):
+            reason = f"{target!r} is a Redis feature: a ref needs an SQL feature"
+        else:
+            reason = f"there is no SQL feature {target!r}"
+        base = field_name.removesuffix("_id")
+        spec = next(s for s in specs if s.split(":")[0] == base)
+        raise click.BadParameter(f"{spec!r}: {reason}.", param_hint="FIELD")
     return declaration
 
 
@@ -238,6 +238,7 @@ def _write(path, text):
 
 @click.command("scaffold")
 @click.argument("name")
+@click.argument("fields", nargs=-1, metavar="[FIELD]...")
 @click.option(
     "--store",
     type=click.Choice(sorted(STORES)),
@@ -248,13 +249,21 @@ def _write(path, text):
     "--dry-run", is_flag=True, help="List what would be written; write nothing."
 )
 @with_appcontext
-def scaffold(name, store, dry_run):
+def scaffold(name, fields, store, dry_run):
     """Create feature NAME (like foo or bar): package, tests, blueprint, migration.
 
     NAME becomes myapp/NAME/, the URL /v1/NAME/ and, for SQL, the table NAME.
+    Each FIELD is name:type[:modifier...]; type is string, integer, number,
+    boolean, date, datetime, enum, array or ref; modifiers are required, unique
+    (sql), max=N and min=N (length for strings, value for numbers, items for
+    arrays), values=a|b|c (enum) and to=FEATURE (ref: the field is NAME_id). With
+    no FIELD: name:string:required:min=1:max=120.
+
+    Example: flask scaffold book title:string:required:max=200
+    isbn:string:unique:max=20 pages:integer:min=1 author:ref:to=foo --store sql
     """
     app = current_app
-    created, edited = plan(app, name, store)
+    created, edited = plan(app, name, store, fields)
     root = Path(app.root_path).parent
 
     def shown(path):

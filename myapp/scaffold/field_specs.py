@@ -171,7 +171,16 @@ def parse_one(spec, store, declaration):
         raise SpecError(f"{name!r} cannot be a field name: {problem}")
     if name in declaration.fields:
         raise SpecError(f"{name} is declared twice")
-    declaration.fields[name] = _schema(kind, found)
+    schema = _schema(kind, found)
+    try:
+        field_types.declare(
+            {name: schema},
+            ("required" in found) * (name,),
+            ("unique" in found) * (name,),
+        )
+    except field_types.DeclarationError as error:
+        raise SpecError(str(error).removeprefix(f"{name}: ")) from None
+    declaration.fields[name] = schema
     if found.get("required"):
         declaration.required.append(name)
     if found.get("unique"):
@@ -186,10 +195,4 @@ def parse(specs, store):
             parse_one(spec, store, declaration)
         except SpecError as error:
             raise SpecError(f"{spec!r}: {error}") from None
-    try:
-        field_types.declare(
-            declaration.fields, tuple(declaration.required), tuple(declaration.unique)
-        )
-    except field_types.DeclarationError as error:
-        raise SpecError(str(error)) from None
     return declaration

@@ -1,8 +1,11 @@
 """`flask scaffold` for real, in a copy of the project.
 
-Generates an SQL and a Redis feature in the copy, then lints it, runs there the new
-features' tests, the migration drift test, the spec checks and schemathesis on the
-new specs, serves both features from a live server after `flask db upgrade`, and
+Generates, in the copy, an SQL feature with a field of every type and a reference
+to foo, a second SQL feature referring to the first, and a typed Redis feature;
+then lints the copy, runs there the new features' tests (the whole contract,
+derived from their declarations), the migration drift test, the spec checks and
+schemathesis on the new specs, serves them from a live server after `flask db
+upgrade` and checks typed fields, references and unique values over HTTP, and
 follows the README's "Adding a field".
 
 Runs once per `make test`, in the SQLite pass: in the PostgreSQL and MariaDB passes
@@ -16,7 +19,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -25,10 +27,34 @@ from pathlib import Path
 import pytest
 import redis
 
+from scripts.harness import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
-# Unlikely to exist in any copy; the SQL one is as long as a name may be.
+# Unlikely to exist in any copy; the first SQL one is as long as a name may be.
 SQL_FEATURE = "probe_line_item_note"
+SHELF_FEATURE = "probe_shelf"
 REDIS_FEATURE = "probe_note"
+# Every type and modifier the command knows.
+SQL_FIELDS = [
+    "title:string:required:min=1:max=200",
+    "code:string:unique:max=20",
+    "pages:integer:min=1",
+    "price:number",
+    "published:boolean",
+    "released_on:date",
+    "printed_at:datetime",
+    "genre:enum:values=novel|poetry",
+    "tags:array:max=10",
+    "author:ref:to=foo",
+]
+SHELF_FIELDS = ["label:string:required:max=40", f"item:ref:to={SQL_FEATURE}"]
+REDIS_FIELDS = [
+    "body:string:required:max=500",
+    "stars:integer:min=0:max=5",
+    "tags:array",
+    "seen_at:datetime",
+]
+FEATURES = (SQL_FEATURE, SHELF_FEATURE, REDIS_FEATURE)
 TOKEN = "scaffold-probe-token"
 IGNORED = shutil.ignore_patterns(
     ".git",
@@ -128,26 +154,60 @@ def project(tmp_path_factory, redis_server):
     copy_project(root)
     redis_url = redis_server.url.rsplit("/", 1)[0] + "/9"
     copy = Project(root, redis_url)
-    copy.check("-m", "flask", "--app", "myapp", "scaffold", SQL_FEATURE, "--store=sql")
-    copy.check(
-        "-m", "flask", "--app", "myapp", "scaffold", REDIS_FEATURE, "--store=redis"
-    )
+    scaffold = ("-m", "flask", "--app", "myapp", "scaffold")
+    copy.check(*scaffold, SQL_FEATURE, *SQL_FIELDS, "--store=sql")
+    copy.check(*scaffold, SHELF_FEATURE, *SHELF_FIELDS, "--store=sql")
+    copy.check(*scaffold, REDIS_FEATURE, *REDIS_FIELDS, "--store=redis")
     yield copy
     client = redis.Redis.from_url(redis_url)
     client.flushdb()
     client.close()
 
 
-def test_both_features_are_written_and_registered(project):
-    for name in (SQL_FEATURE, REDIS_FEATURE):
+def test_the_features_are_written_and_registered(project):
+    for name in FEATURES:
         files = sorted(path.name for path in (project.root / "myapp" / name).iterdir())
         assert files == ["__init__.py", "endpoints.py", "models.py", f"test_{name}.py"]
     factory = (project.root / "myapp" / "__init__.py").read_text()
-    for name in (SQL_FEATURE, REDIS_FEATURE):
+    for name in FEATURES:
         assert factory.count(f"{name}_blueprint") == 2
     versions = project.root / "migrations" / "versions"
-    created = [path.name for path in versions.glob(f"*_create_{SQL_FEATURE}.py")]
-    assert len(created) == 1 and re.fullmatch(r"[0-9]{4}_create_\w+\.py", created[0])
+    for name in (SQL_FEATURE, SHELF_FEATURE):
+        created = [path.name for path in versions.glob(f"*_create_{name}.py")]
+        assert len(created) == 1, created
+        assert re.fullmatch(r"[0-9]{4}_create_\w+\.py", created[0])
+    models = (project.root / "myapp" / SQL_FEATURE / "models.py").read_text()
+    assert '"author_id": {"type": "integer", "x-references": "foo"},' in models
+    assert 'unique = ("code",)' in models
+
+
+@pytest.mark.parametrize(
+    "spec, store, message",
+    [
+        ("x:blob", "sql", "'x:blob': unknown type 'blob'"),
+        ("x:ref:to=bar", "sql", "'bar' is a Redis feature"),
+        ("x:ref:to=nothing", "sql", "there is no SQL feature 'nothing'"),
+        ("id:integer", "sql", "'id' cannot be a field name"),
+        ("x:string:unique", "redis", "unique needs --store sql"),
+    ],
+)
+def test_a_bad_field_spec_is_refused_in_one_line_and_nothing_changes(
+    project, spec, store, message
+):
+    before = project.digest()
+    result = project.run(
+        "-m",
+        "flask",
+        "--app",
+        "myapp",
+        "scaffold",
+        "probe_other",
+        spec,
+        f"--store={store}",
+    )
+    assert result.returncode == 2
+    assert message in result.stderr.strip().splitlines()[-1], result.stderr
+    assert project.digest() == before
 
 
 def test_an_existing_feature_is_refused_and_nothing_changes(project):
@@ -167,39 +227,45 @@ def test_the_copy_is_lint_clean(project):
 
 def test_the_new_features_pass_their_tests_spec_checks_and_schemathesis(project):
     """Their own tests, the drift test, the spec checks, the generated client's
-    round trip and a short schemathesis run on both documents.
+    round trip, the generated bad input and a short schemathesis run on both
+    documents.
 
     Schemathesis runs with fewer examples than the main suite gives foo and bar: here
-    it checks that the new specs have the shapes of theirs.
+    it checks that the new specs have the shapes of theirs. What is skipped is what
+    does not apply on SQLite or to a feature's declaration, nothing else.
     """
     fuzz = "tests/test_contract_fuzz.py::test_spec_holds_under_fuzzing"
     result = project.check(
         "-m",
         "pytest",
         "-q",
+        "-rs",
         "-p",
         "no:cacheprovider",
-        f"myapp/{SQL_FEATURE}",
-        f"myapp/{REDIS_FEATURE}",
+        *(f"myapp/{name}" for name in FEATURES),
         "myapp/foo/test_foo.py::test_models_and_migrations_agree",
         "tests/test_specs.py",
         "tests/test_generated_client.py",
+        "tests/test_bad_input.py::test_generated_requests_never_break_the_contract",
         *(
             f"{fuzz}[{feature}-{document}]"
-            for feature in (SQL_FEATURE, REDIS_FEATURE)
+            for feature in FEATURES
             for document in ("swagger.json", "openapi.json")
         ),
         timeout=600,
         env=dict(project.env, MYAPP_FUZZ_EXAMPLES="10"),
     )
-    summary = result.stdout.strip().splitlines()[-1]
-    assert re.fullmatch(r"[0-9]+ passed in .*", summary), summary
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    lines = result.stdout.strip().splitlines()
+    summary = lines[-1]
+    assert re.fullmatch(r"[0-9]+ passed(, [0-9]+ skipped)? in .*", summary), summary
+    allowed = (
+        "got empty parameter set",  # e.g. no unique field: no unique-value tests
+        "a race needs a server",
+        "every field is required",
+        "fewer than two",
+    )
+    skipped = [line for line in lines if line.startswith("SKIPPED")]
+    assert all(any(reason in line for reason in allowed) for line in skipped), skipped
 
 
 class LiveServer:
@@ -250,58 +316,194 @@ class LiveServer:
             self.process.wait(10)
 
 
-def check_feature(server, name):
-    """One round of the contract over HTTP: create, read, patch, list, delete."""
+WRITE = {"Authorization": f"Bearer {TOKEN}"}
+
+
+def check_feature(server, name, body, change):
+    """One round of the contract over HTTP: create, read, patch, list, delete.
+
+    ``body`` is a valid body; ``change`` a merge patch changing one field.
+    """
     collection = f"/v1/{name}/"
-    write = {"Authorization": f"Bearer {TOKEN}"}
-    status, headers, _ = server.request("POST", collection, {"name": "x"})
+    status, headers, _ = server.request("POST", collection, body)
     assert (status, headers["Content-Type"]) == (401, "application/problem+json")
 
-    status, headers, body = server.request("POST", collection, {"name": "live"}, write)
-    assert status == 201, body
-    created = json.loads(body)
-    assert created["name"] == "live"
+    status, headers, created = server.request("POST", collection, body, WRITE)
+    assert status == 201, created
+    created = json.loads(created)
     location, etag = headers["Location"], headers["ETag"]
     assert location == f"{collection}{created['id']}"
 
-    status, headers, body = server.request("GET", location)
-    assert (status, headers["ETag"], json.loads(body)) == (200, etag, created)
-    status, _, body = server.request("GET", location, headers={"If-None-Match": etag})
-    assert (status, body) == (304, b"")
+    status, headers, read = server.request("GET", location)
+    assert (status, headers["ETag"], json.loads(read)) == (200, etag, created)
+    status, _, read = server.request("GET", location, headers={"If-None-Match": etag})
+    assert (status, read) == (304, b"")
 
-    patch = {**write, "Content-Type": "application/merge-patch+json"}
-    status, headers, body = server.request("PATCH", location, {"name": "new"}, patch)
-    assert (status, json.loads(body)["name"]) == (200, "new")
+    patch = {**WRITE, "Content-Type": "application/merge-patch+json"}
+    status, headers, patched = server.request("PATCH", location, change, patch)
+    assert status == 200, patched
+    assert json.loads(patched) == {**created, **change, "updated_at": ANY}
     assert headers["ETag"] != etag
 
-    status, headers, body = server.request("POST", collection, {"id": 1}, write)
+    status, headers, problem = server.request("POST", collection, {"id": 1}, WRITE)
     assert (status, headers["Content-Type"]) == (400, "application/problem+json")
-    assert sorted(e["path"] for e in json.loads(body)["errors"]) == ["/id", "/name"]
+    assert "/id" in [e["path"] for e in json.loads(problem)["errors"]]
 
-    status, _, body = server.request("GET", collection)
+    status, _, page = server.request("GET", collection)
     assert status == 200
-    assert [item["name"] for item in json.loads(body)["items"]] == ["new"]
+    assert [item["id"] for item in json.loads(page)["items"]] == [created["id"]]
 
-    assert server.request("DELETE", location, headers=write)[0] == 204
-    assert server.request("GET", location)[0] == 404
-
-    status, _, body = server.request("GET", f"{collection}swagger.json")
+    status, _, spec = server.request("GET", f"{collection}swagger.json")
     assert status == 200
-    assert f"/{name}/{{id}}" in json.loads(body)["paths"]
+    assert f"/{name}/{{id}}" in json.loads(spec)["paths"]
+    return created
 
 
-def test_a_live_server_serves_both_features_after_db_upgrade(project, tmp_path):
+class Anything:
+    def __eq__(self, other):
+        return True
+
+
+ANY = Anything()
+
+
+def errors_of(server, method, path, body, status):
+    """The error paths of a write answered ``status``."""
+    answered, headers, problem = server.request(method, path, body, WRITE)
+    assert answered == status, problem
+    assert headers["Content-Type"] == "application/problem+json"
+    return [error["path"] for error in json.loads(problem).get("errors", [])]
+
+
+def check_typed_fields(server):
+    """Every type's round trip and refusals, references and unique values."""
+    collection = f"/v1/{SQL_FEATURE}/"
+    status, _, foo = server.request("POST", "/v1/foo/", {"name": "author"}, WRITE)
+    foo = json.loads(foo)
+    body = {
+        "title": "Dune",
+        "code": "978-0441",
+        "pages": 412,
+        "price": 9.99,
+        "published": True,
+        "released_on": "1965-08-01",
+        "printed_at": "2020-02-29T23:30:00.5-01:00",
+        "genre": "novel",
+        "tags": ["sf", "classic"],
+        "author_id": foo["id"],
+    }
+    created = check_feature(server, SQL_FEATURE, body, {"pages": 500})
+    assert created == {
+        **body,
+        "printed_at": "2020-03-01T00:30:00.500000Z",
+        "id": ANY,
+        "created_at": ANY,
+        "updated_at": ANY,
+    }
+    for field, wrong in [
+        ("title", 5),
+        ("title", ""),
+        ("code", "x" * 21),
+        ("pages", "12"),
+        ("pages", 0),
+        ("price", "9.99"),
+        ("published", "yes"),
+        ("released_on", "1965-13-01"),
+        ("printed_at", "2020-02-29T23:30:00"),
+        ("genre", "epic"),
+        ("tags", ["a"] * 11),
+        ("author_id", "1"),
+    ]:
+        paths = errors_of(server, "POST", collection, {**body, field: wrong}, 400)
+        assert paths == [f"/{field}"], (field, wrong)
+    missing = {**body, "code": "other", "author_id": 2**31 - 1}
+    assert errors_of(server, "POST", collection, missing, 422) == ["/author_id"]
+    assert errors_of(server, "POST", collection, body, 409) == ["/code"]
+    assert errors_of(server, "DELETE", f"/v1/foo/{foo['id']}", None, 409) == []
+
+    check_lists(server, collection, body)
+
+    status, _, shelf = server.request(
+        "POST",
+        f"/v1/{SHELF_FEATURE}/",
+        {"label": "top", "item_id": created["id"]},
+        WRITE,
+    )
+    assert status == 201, shelf
+    item = f"{collection}{created['id']}"
+    status, _, problem = server.request("DELETE", item, headers=WRITE)
+    assert status == 409 and SHELF_FEATURE in json.loads(problem)["detail"]
+    shelf = json.loads(shelf)
+    server.request("DELETE", f"/v1/{SHELF_FEATURE}/{shelf['id']}", headers=WRITE)
+    assert server.request("DELETE", item, headers=WRITE)[0] == 204
+    assert server.request("GET", item)[0] == 404
+    assert server.request("DELETE", f"/v1/foo/{foo['id']}", headers=WRITE)[0] == 204
+
+    note = {
+        "body": "hello",
+        "stars": 4,
+        "tags": ["a"],
+        "seen_at": "2024-01-01T00:00:00Z",
+    }
+    created = check_feature(server, REDIS_FEATURE, note, {"stars": 5})
+    assert created["seen_at"] == "2024-01-01T00:00:00.000000Z"
+    notes = f"/v1/{REDIS_FEATURE}/"
+    assert errors_of(server, "POST", notes, {**note, "stars": 6}, 400) == ["/stars"]
+    patch = {**WRITE, "Content-Type": "application/merge-patch+json"}
+    status, _, patched = server.request(
+        "PATCH", f"{notes}{created['id']}", {"tags": None}, patch
+    )
+    assert status == 200 and "tags" not in json.loads(patched)
+
+
+def check_lists(server, collection, body):
+    """Typed filters, ranges and a two-key sort, over HTTP."""
+    rows = [
+        ("b", 150, True, 5.5),
+        ("a", 150, True, 5.5),
+        ("c", 99, True, 9.0),
+        ("d", 300, False, 1.0),
+        ("e", 100, True, 0.5),
+    ]
+    made = {}
+    for title, pages, published, price in rows:
+        record = {
+            **body,
+            "title": title,
+            "code": f"code-{title}",
+            "pages": pages,
+            "published": published,
+            "price": price,
+        }
+        status, _, created = server.request("POST", collection, record, WRITE)
+        assert status == 201, created
+        made[title] = json.loads(created)["id"]
+
+    def titles(query):
+        status, _, page = server.request("GET", f"{collection}?{query}")
+        assert status == 200, page
+        return [item["title"] for item in json.loads(page)["items"]]
+
+    assert titles("pages[gte]=100&published=true") == ["Dune", "b", "a", "e"]
+    assert titles("sort=-price,title") == ["Dune", "c", "a", "b", "d", "e"]
+    assert titles("price[lt]=5.5&sort=title") == ["d", "e"]
+    status, _, problem = server.request("GET", f"{collection}?pages=abc")
+    assert status == 400 and "pages" in json.loads(problem)["detail"]
+    for id in made.values():
+        assert server.request("DELETE", f"{collection}{id}", headers=WRITE)[0] == 204
+
+
+def test_a_live_server_serves_the_features_after_db_upgrade(project, tmp_path):
     project.check("-m", "flask", "--app", "myapp", "db", "upgrade", env=project.serving)
     log_path = tmp_path / "server.log"
     with open(log_path, "w") as log:
         server = LiveServer(project, log)
         try:
             server.wait_until_up()
-            for name in (SQL_FEATURE, REDIS_FEATURE):
-                check_feature(server, name)
+            check_typed_fields(server)
             status, _, body = server.request("GET", "/docs")
             assert status == 200
-            for name in ("foo", "bar", SQL_FEATURE, REDIS_FEATURE):
+            for name in ("foo", "bar", *FEATURES):
                 assert f'"/v1/{name}/swagger.json"'.encode() in body
         except AssertionError as error:
             raise AssertionError(f"{error}\nserver log:\n{log_path.read_text()}")
@@ -312,9 +514,9 @@ def test_a_live_server_serves_both_features_after_db_upgrade(project, tmp_path):
 NOTE_TESTS = """
 
 def test_note_is_optional_kept_and_removed_by_a_null_patch(client):
-    created = client.post(COLLECTION, json={"name": "a", "note": "n"}).get_json()
+    created = client.post(COLLECTION, json={"title": "a", "note": "n"}).get_json()
     assert created["note"] == "n"
-    assert "note" not in client.post(COLLECTION, json={"name": "b"}).get_json()
+    assert "note" not in client.post(COLLECTION, json={"title": "b"}).get_json()
     location = f"{COLLECTION}{created['id']}"
     patched = client.patch(location, json={"note": None})
     assert patched.status_code == 200
@@ -326,7 +528,7 @@ def test_note_is_optional_kept_and_removed_by_a_null_patch(client):
 def add_note(models):
     """The README's "Adding a field" for an optional ``note``: one property."""
     text = models.read_text()
-    anchor = '        "name": {"type": "string", "minLength": 1, "maxLength": 120},\n'
+    anchor = '        "title": {"type": "string", "minLength": 1, "maxLength": 200},\n'
     assert text.count(anchor) == 1, text
     models.write_text(
         text.replace(

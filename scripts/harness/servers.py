@@ -65,7 +65,14 @@ class Uwsgi:
         self, path: str = "/ready", timeout: float = 60, check: Callable | None = None
     ) -> None:
         """Until GET ``path`` on the HTTP socket is a 200 (or ``check`` is true)."""
-        ready = check or (lambda: http_status(self.http_port, path) == 200)
+        port = self.http_port
+
+        def answers() -> bool:
+            if port is None:
+                raise ValueError(f"uWSGI {self.name} has no HTTP socket: give a check")
+            return http_status(port, path) == 200
+
+        ready = check or answers
         wait_until(ready, f"uWSGI {self.name} (see {self.log})", timeout, self.process)
 
     def stop(self) -> None:
@@ -230,6 +237,8 @@ http {{
     def reload(self, site: str, timeout: float = 45) -> None:
         """Write ``site`` and reload; return once every old worker has exited,
         i.e. has finished the requests it had passed on."""
+        if self.process is None:
+            raise RuntimeError("nginx is not running")
         master = self.process.pid
         old = child_processes(master)
         if not self.write_site(site):
