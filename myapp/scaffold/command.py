@@ -114,7 +114,6 @@ def render_migration(name, revision, down_revision, declaration=None):
         ),
         table_lines=migration.table_lines(name, declared),
         index_lines=migration.index_lines(name, declared),
-        drop_index_lines=migration.drop_index_lines(name, declared),
     )
 
 

@@ -93,11 +93,3 @@ def index_lines(name, declared):
             suffix="",
         )
     return lines
-
-
-def drop_index_lines(name, declared):
-    return [
-        line
-        for index, _ in reversed(list_indexes(name, declared))
-        for line in call("batch_op.drop_index", [_q(index)], 8, suffix="")
-    ]
