@@ -17,7 +17,7 @@ from itsdangerous import Signer
 from jsonschema import Draft4Validator, FormatChecker
 
 from myapp.api.fields import parse_date_time
-from myapp.api.stored import MODELS
+from myapp.api.model import MODELS
 
 PROBLEM = "application/problem+json"
 STRONG_ETAG = re.compile(r'"[\x21\x23-\x7e]*"')

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from myapp import FEATURES
 from myapp.api.bodies import MAX_DEPTH
-from myapp.api.stored import MODELS
+from myapp.api.model import MODELS
 from myapp_testing.contract import assert_problem, example_body
 from myapp.db import sql
 

@@ -14,9 +14,11 @@ from functools import cached_property
 from flask import current_app
 
 from ..db import redis_store
-from .paging import Page
+from .fields import rfc3339
 from .metrics import store_call
-from .stored import StoredModel, encode, rfc3339, utcnow
+from .model import StoredModel
+from .paging import Page
+from .values import encode, utcnow
 
 _ID = re.compile(r"[0-9a-f]{32}")
 

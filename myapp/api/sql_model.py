@@ -9,12 +9,13 @@ import sqlalchemy as sa
 from werkzeug.exceptions import BadRequest, Conflict
 
 from ..db import sql
-from .fields import MAX_ID
+from .fields import MAX_ID, rfc3339
 from .metrics import store_call
+from .model import StoredModel
 from .problems import FieldConflict, MissingReference, ValidationFailed
 from .sql_pages import SqlPages
 from .sql_tables import build_table, column_reader, violated_constraint
-from .stored import StoredModel, rfc3339, utcnow
+from .values import utcnow
 
 
 class SqlModel(SqlPages, StoredModel):

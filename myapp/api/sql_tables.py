@@ -11,8 +11,7 @@ from datetime import date
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 
-from .fields import MAX_INDEXED_LENGTH, Field
-from .stored import rfc3339
+from .fields import MAX_INDEXED_LENGTH, Field, rfc3339
 
 # Naive UTC, with microseconds everywhere (MySQL/MariaDB default to whole seconds).
 Timestamp = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")

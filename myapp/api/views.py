@@ -14,7 +14,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from . import bodies, idempotency, paging, preconditions
 from .problems import StoreUnavailable, ValidationFailed
-from .stored import encode
+from .values import encode
 
 JSON_MIMETYPE = "application/json"
 

@@ -10,7 +10,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from openapi_spec_validator import validate
 
-from myapp.api.stored import rfc3339
+from myapp.api.fields import rfc3339
 from myapp_testing.contract import CrudContract, assert_problem
 from myapp.db import sql
 

@@ -16,7 +16,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from ..api import fields as field_types
 from ..api.redis_model import RedisModel
 from ..api.sql_model import SqlModel
-from ..api.stored import MODELS, StoredModel
+from ..api.model import MODELS, StoredModel
 from ..db import sql
 from . import field_specs, migration, names
 from .literals import literal

@@ -6,28 +6,13 @@ write and patch schemas, the validator, the sorts and filters and the canonical
 values are derived here, the columns by the SQL store.
 """
 
-import json
-from datetime import datetime, timezone
-
 from . import fields as field_types
-from .fields import rfc3339  # noqa: F401  (the service's one date-time format)
 from .schemas import DRAFT_07, TIMESTAMP, SchemaValidator
+from .values import encode
 
-# json.dumps with these options would build an encoder on every call.
-_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 SCHEMA_BASE = "https://myapp.example/schemas"
 # Every declared model, by resource name (tests and the scaffold look them up).
 MODELS = {}
-
-
-def encode(document):
-    """Compact UTF-8 JSON, exactly the bytes sent (and hashed into the ETag)."""
-    return _ENCODER.encode(document).encode()
-
-
-def utcnow():
-    """Now, as naive UTC (what every store keeps)."""
-    return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
 def _title(resource):
