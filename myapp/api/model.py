@@ -6,6 +6,9 @@ write and patch schemas, the validator, the sorts and filters and the canonical
 values are derived here, the columns by the SQL store.
 """
 
+from collections.abc import Mapping
+from typing import Any
+
 from . import fields as field_types
 from .schemas import DRAFT_07, TIMESTAMP, SchemaValidator
 from .values import encode
@@ -31,10 +34,10 @@ class StoredModel:
     classes provide ``id_schema`` and get / page / create / update / delete.
     """
 
-    resource = None
-    fields = None
-    required = ()
-    unique = ()
+    resource: str | None = None
+    fields: Mapping[str, Mapping[str, Any]] | None = None
+    required: tuple[str, ...] = ()
+    unique: tuple[str, ...] = ()
     id_schema = None
     # Whether the store sorts and filters lists by the declared fields (SQL).
     lists_by_fields = False

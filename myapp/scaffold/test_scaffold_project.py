@@ -223,6 +223,7 @@ def test_an_existing_feature_is_refused_and_nothing_changes(project):
 def test_the_copy_is_lint_clean(project):
     project.check("-m", "black", "--check", ".")
     project.check("-m", "flake8")
+    project.check("-m", "mypy")
 
 
 def test_the_new_features_pass_their_tests_spec_checks_and_schemathesis(project):
