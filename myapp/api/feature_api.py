@@ -11,10 +11,13 @@ say the same.
 import copy
 import functools
 import inspect
+from typing import Any, Callable, NoReturn
 
-from flask import current_app, request
+from flask import Blueprint, current_app, request
+from flask.blueprints import BlueprintSetupState
 from flask_restx import Api
 from flask_restx.utils import unpack
+from werkzeug.sansio.response import Response as BaseResponse
 from werkzeug.wrappers import Response
 
 from . import openapi
@@ -45,7 +48,7 @@ BEARER_HTTP = {
 }
 
 
-def _problem_output(data, code, headers=None):
+def _problem_output(data: Any, code: int, headers: Any = None) -> NoReturn:
     raise NotImplementedError("problems are rendered by myapp.api.problems")
 
 
@@ -69,7 +72,9 @@ class FeatureApi(Api):
     Errors are left to the app's problem+json handlers rather than restx's own.
     """
 
-    def __init__(self, blueprint, name, description="", **kwargs):
+    def __init__(
+        self, blueprint: Blueprint, name: str, description: str = "", **kwargs: Any
+    ) -> None:
         super().__init__(
             blueprint,
             doc=f"/{name}/docs",
@@ -80,8 +85,8 @@ class FeatureApi(Api):
         )
         # Filled by CrudDocs: each documented model, to adapt the spec to its store,
         # and the JSON Schema behind each of the spec's definitions.
-        self.crud_docs = []
-        self.json_schemas = {}
+        self.crud_docs: list[Any] = []
+        self.json_schemas: dict[str, dict] = {}
         blueprint.before_request(require_token_for_writes)
         blueprint.add_url_rule(
             f"/{name}/openapi.json", "openapi", self._serve_openapi, methods=["GET"]
@@ -90,14 +95,14 @@ class FeatureApi(Api):
         # Listed so the spec's "produces" admits the error bodies too.
         self.representations[PROBLEM_MIMETYPE] = _problem_output
 
-    def _register_on_app(self, state):
+    def _register_on_app(self, state: BlueprintSetupState) -> None:
         """Found by the service-wide docs (/docs, /openapi.json) by feature name."""
         state.app.extensions.setdefault("feature_apis", {})[self.blueprint.name] = self
 
-    def error_router(self, original_handler, e):
+    def error_router(self, original_handler: Callable, e: Exception) -> Any:
         return original_handler(e)
 
-    def output(self, view):
+    def output(self, view: Any) -> Callable[..., Any]:
         """A feature's resource as a plain view: its method, called straight.
 
         restx would make a Resource per request, look its method up by name, run
@@ -118,7 +123,7 @@ class FeatureApi(Api):
         make_response = self.make_response
 
         @functools.wraps(view)
-        def dispatch(**kwargs):
+        def dispatch(**kwargs: Any) -> Any:
             response = handlers[request.method](**kwargs)
             if isinstance(response, Response):
                 return response
@@ -127,7 +132,7 @@ class FeatureApi(Api):
 
         return dispatch
 
-    def _dispatches_plainly(self, resource) -> bool:
+    def _dispatches_plainly(self, resource: Any) -> bool:
         if resource.__module__.startswith("flask_restx") or resource.method_decorators:
             return False
         for method in resource.methods:
@@ -141,14 +146,14 @@ class FeatureApi(Api):
         return True
 
     @property
-    def __schema__(self):
+    def __schema__(self) -> dict:
         """The spec, built once per app: what a store can hold depends on its URL."""
         specs = current_app.extensions.setdefault("feature_specs", {})
         if self.blueprint.name not in specs:
             specs[self.blueprint.name] = self._spec_for_this_app()
         return specs[self.blueprint.name]
 
-    def _spec_for_this_app(self):
+    def _spec_for_this_app(self) -> dict:
         spec = copy.deepcopy(super().__schema__)
         # restx documents its X-Fields mask errors; this service has no masks.
         spec.pop("responses", None)
@@ -172,5 +177,5 @@ class FeatureApi(Api):
             documents[self.blueprint.name] = document
         return documents[self.blueprint.name]
 
-    def _serve_openapi(self):
+    def _serve_openapi(self) -> BaseResponse:
         return current_app.json.response(self.openapi_document)

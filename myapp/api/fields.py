@@ -11,6 +11,7 @@ import math
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
+from typing import Any
 
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
@@ -79,7 +80,7 @@ def rfc3339(moment: datetime) -> str:
     return moment.isoformat(timespec="microseconds") + "Z"
 
 
-def _is_date(value):
+def _is_date(value: object) -> bool:
     if not isinstance(value, str):
         return True  # the type keyword reports it
     try:
@@ -89,7 +90,7 @@ def _is_date(value):
     return True
 
 
-def _is_date_time(value):
+def _is_date_time(value: object) -> bool:
     if not isinstance(value, str):
         return True  # the type keyword reports it
     try:
@@ -104,7 +105,7 @@ def _is_date_time(value):
 FORMAT_CHECKS = {"date": _is_date, "date-time": _is_date_time}
 
 
-def exact_float(value):
+def exact_float(value: Any) -> float | None:
     """``value`` as the IEEE double it stands for, or None if none holds it exactly.
 
     JSON numbers are stored as doubles (on every store), so a number a double
@@ -154,7 +155,7 @@ class Field:
             return ("eq",) + RANGES
         return ("eq",)
 
-    def json_value(self, value):
+    def json_value(self, value: Any) -> Any:
         """A valid value in its canonical JSON form: what is stored and returned."""
         if self.kind == "date-time":
             return rfc3339(parse_date_time(value))
@@ -164,7 +165,7 @@ class Field:
             return float(value)
         return value
 
-    def store_value(self, value):
+    def store_value(self, value: Any) -> Any:
         """A valid value as a SQL column holds it (dates and times as objects)."""
         if self.kind == "date-time":
             return parse_date_time(value)
@@ -173,7 +174,7 @@ class Field:
         return self.json_value(value)
 
 
-def _kind(name, schema):
+def _kind(name: str, schema: dict) -> str:
     kind = schema.get("type")
     if kind == "string":
         if "enum" in schema:
@@ -204,7 +205,7 @@ def _kind(name, schema):
     raise DeclarationError(f"{name}: type {kind!r} is not a field type")
 
 
-def _completed(name, schema, kind):
+def _completed(name: str, schema: dict, kind: str) -> dict:
     """The schema with the bounds the stores impose, checked against them."""
     schema = dict(schema)
     if kind == "integer":

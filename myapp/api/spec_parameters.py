@@ -1,11 +1,15 @@
 """The parameters and response headers the features' specs share, declared once."""
 
+from typing import Any
+
 from .fields import INT64_MAX, INT64_MIN
 from .idempotency import KEY_PATTERN, MAX_KEY_LENGTH, REPLAYED_HEADER
 from .paging import DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET, OFFSET_WINDOW
 
 
-def spec_parameter(location, kind, description, **bounds):
+def spec_parameter(
+    location: str, kind: str, description: str, **bounds: Any
+) -> dict[str, Any]:
     return {"in": location, "type": kind, "description": description, **bounds}
 
 
@@ -94,7 +98,9 @@ IDEMPOTENCY_KEY = spec_parameter(
 )
 
 
-def _header(description, required=True, kind="string", **schema):
+def _header(
+    description: str, required: bool = True, kind: str = "string", **schema: Any
+) -> dict[str, Any]:
     """A response header; ``x-required`` makes schemathesis insist on it."""
     header = {"type": kind, "description": description, **schema}
     if required:

@@ -2,13 +2,15 @@
 
 import math
 import select
+from typing import Any, Callable
 
 import sqlalchemy as sa
+from flask import Flask
 
 from ..db import sql
 
 
-def _sqlite_connect(dbapi_connection, connection_record):
+def _sqlite_connect(dbapi_connection: Any, connection_record: Any) -> None:
     # pysqlite never emits BEGIN itself: take over, so transactions and savepoints
     # really isolate (the documented SQLAlchemy recipe).
     dbapi_connection.isolation_level = None
@@ -18,11 +20,11 @@ def _sqlite_connect(dbapi_connection, connection_record):
     cursor.close()
 
 
-def _sqlite_begin(connection):
+def _sqlite_begin(connection: sa.Connection) -> None:
     connection.exec_driver_sql("BEGIN")
 
 
-def _closed_by_server(dbapi_connection):
+def _closed_by_server(dbapi_connection: Any) -> bool:
     """True when an idle connection has something to read: the server's farewell.
 
     Between requests a healthy connection has nothing to read; one the server
@@ -37,7 +39,7 @@ def _closed_by_server(dbapi_connection):
     return bool(poller.poll(0))
 
 
-def _ping_when_closed(engine):
+def _ping_when_closed(engine: sa.Engine) -> None:
     """pool_pre_ping's guarantee without its round trip on every checkout.
 
     A pooled connection is pinged only when it looks closed by the server; if the
@@ -45,7 +47,9 @@ def _ping_when_closed(engine):
     costs no request an error once the database is back.
     """
 
-    def checkout(dbapi_connection, connection_record, connection_proxy):
+    def checkout(
+        dbapi_connection: Any, connection_record: Any, connection_proxy: Any
+    ) -> None:
         if not _closed_by_server(dbapi_connection):
             return
         try:
@@ -56,7 +60,9 @@ def _ping_when_closed(engine):
     sa.event.listen(engine, "checkout", checkout)
 
 
-def _mysql_timeouts(statement_seconds, lock_seconds):
+def _mysql_timeouts(
+    statement_seconds: float, lock_seconds: float
+) -> Callable[[Any, Any], None]:
     """Set each new MySQL/MariaDB connection's statement and lock timeouts.
 
     The variables differ: MariaDB's max_statement_time (seconds) covers every
@@ -65,7 +71,7 @@ def _mysql_timeouts(statement_seconds, lock_seconds):
     """
     lock = max(1, math.ceil(lock_seconds))
 
-    def connect(dbapi_connection, connection_record):
+    def connect(dbapi_connection: Any, connection_record: Any) -> None:
         if "mariadb" in dbapi_connection.get_server_info().lower():
             statement = ("max_statement_time", statement_seconds)
         else:
@@ -80,11 +86,11 @@ def _mysql_timeouts(statement_seconds, lock_seconds):
     return connect
 
 
-def lift_statement_timeout(connection):
+def lift_statement_timeout(connection: sa.Connection) -> None:
     """Migrations may run long (an index on a big table): no statement timeout for
     this connection's session; the lock timeout stays, so a migration gives up
     rather than queue every request behind its lock."""
-    dialect = connection.dialect
+    dialect: Any = connection.dialect  # MySQL's says is_mariadb
     if dialect.name == "postgresql":
         connection.exec_driver_sql("SET statement_timeout = 0")
     elif dialect.name in ("mysql", "mariadb"):
@@ -95,7 +101,7 @@ def lift_statement_timeout(connection):
     connection.commit()
 
 
-def prepare_engines(app):
+def prepare_engines(app: Flask) -> None:
     """Per-database engine set-up that SQLAlchemy's options cannot express."""
     config = app.config
     with app.app_context():
