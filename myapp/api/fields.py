@@ -11,6 +11,7 @@ import math
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
+from collections.abc import Mapping
 from typing import Any
 
 INT64_MIN = -(2**63)
@@ -174,7 +175,7 @@ class Field:
         return self.json_value(value)
 
 
-def _kind(name: str, schema: dict) -> str:
+def _kind(name: str, schema: Mapping[str, Any]) -> str:
     kind = schema.get("type")
     if kind == "string":
         if "enum" in schema:
@@ -205,7 +206,7 @@ def _kind(name: str, schema: dict) -> str:
     raise DeclarationError(f"{name}: type {kind!r} is not a field type")
 
 
-def _completed(name: str, schema: dict, kind: str) -> dict:
+def _completed(name: str, schema: Mapping[str, Any], kind: str) -> dict:
     """The schema with the bounds the stores impose, checked against them."""
     schema = dict(schema)
     if kind == "integer":
@@ -236,7 +237,9 @@ def name_problem(name: str) -> str | None:
 
 
 def declare(
-    fields: dict, required: tuple = (), unique: tuple = ()
+    fields: Mapping[str, Mapping[str, Any]],
+    required: tuple[str, ...] = (),
+    unique: tuple[str, ...] = (),
 ) -> tuple[Field, ...]:
     """The checked, completed declaration; DeclarationError names what is wrong."""
     for listed, what in ((required, "required"), (unique, "unique")):

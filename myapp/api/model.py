@@ -7,7 +7,7 @@ values are derived here, the columns by the SQL store.
 """
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from . import fields as field_types
 from .schemas import DRAFT_07, TIMESTAMP, SchemaValidator
@@ -15,14 +15,14 @@ from .values import encode
 
 SCHEMA_BASE = "https://myapp.example/schemas"
 # Every declared model, by resource name (tests and the scaffold look them up).
-MODELS = {}
+MODELS: dict[str, type["StoredModel"]] = {}
 
 
-def _title(resource):
+def _title(resource: str) -> str:
     return "".join(part.capitalize() for part in resource.split("_"))
 
 
-def _a(words):
+def _a(words: str) -> str:
     return ("an " if words[0] in "aeiou" else "a ") + words
 
 
@@ -34,28 +34,40 @@ class StoredModel:
     classes provide ``id_schema`` and get / page / create / update / delete.
     """
 
-    resource: str | None = None
     fields: Mapping[str, Mapping[str, Any]] | None = None
     required: tuple[str, ...] = ()
     unique: tuple[str, ...] = ()
-    id_schema = None
+    id_schema: dict[str, Any] | None = None
     # Whether the store sorts and filters lists by the declared fields (SQL).
     lists_by_fields = False
 
-    read_schema = None
-    write_schema = None
-    patch_schema = None
-    writable = ()
-    sortable = ()
-    filterable = ()
+    # Set on every declared model (by __init_subclass__); the undeclared bases
+    # hold None, which nothing reads: mypy checks the models that serve.
+    if TYPE_CHECKING:
+        resource: str
+        read_schema: dict[str, Any]
+        write_schema: dict[str, Any]
+        patch_schema: dict[str, Any]
+    else:
+        resource = None
+        read_schema = None
+        write_schema = None
+        patch_schema = None
+    declared: ClassVar[tuple[field_types.Field, ...]]
+    by_name: ClassVar[dict[str, field_types.Field]]
+    validator: ClassVar[SchemaValidator]
+    writable: tuple[str, ...] = ()
+    sortable: tuple[str, ...] = ()
+    filterable: tuple[str, ...] = ()
     # Field name -> the filter operators it takes ("eq", "gt", "gte", "lt", "lte").
-    filters = {}
+    filters: dict[str, tuple[str, ...]] = {}
 
-    def __init_subclass__(cls, **kwargs):
+    def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        if cls.__dict__.get("fields") is None:
+        fields = cls.__dict__.get("fields")
+        if fields is None:
             return
-        cls.declared = field_types.declare(cls.fields, cls.required, cls.unique)
+        cls.declared = field_types.declare(fields, cls.required, cls.unique)
         MODELS[cls.resource] = cls
         cls.by_name = {field.name: field for field in cls.declared}
         cls.writable = tuple(cls.by_name)
@@ -73,7 +85,7 @@ class StoredModel:
             cls.filterable = tuple(cls.filters)
 
     @classmethod
-    def _derive_schemas(cls):
+    def _derive_schemas(cls) -> None:
         title, words = _title(cls.resource), cls.resource.replace("_", " ")
         properties = {field.name: field.schema for field in cls.declared}
         required = [field.name for field in cls.declared if field.required]
@@ -109,7 +121,7 @@ class StoredModel:
         }
 
     @classmethod
-    def canonical(cls, document):
+    def canonical(cls, document: Mapping[str, Any]) -> dict[str, Any]:
         """A valid write document's fields in canonical JSON form (null dropped)."""
         return {
             field.name: field.json_value(document[field.name])
@@ -118,17 +130,17 @@ class StoredModel:
         }
 
     @classmethod
-    def unstorable_characters(cls):
+    def unstorable_characters(cls) -> str:
         """Characters the current app's store cannot hold in text (docs list them)."""
         return ""
 
-    def as_json(self):
+    def as_json(self) -> dict[str, Any]:
         raise NotImplementedError
 
-    def as_bytes(self):
+    def as_bytes(self) -> bytes:
         return encode(self.as_json())
 
-    def writable_part(self):
+    def writable_part(self) -> dict[str, Any]:
         """The current values of the writable fields: the base of a merge patch."""
         current = self.as_json()
         return {name: current[name] for name in self.writable if name in current}
