@@ -18,14 +18,21 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlencode
 
 from flask import current_app, request
 from itsdangerous import BadData, Signer
 from itsdangerous.encoding import base64_decode, base64_encode
+from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import BadRequest
 
 from .fields import parse_date, parse_date_time
+
+if TYPE_CHECKING:
+    from .model import StoredModel
+
+    Model = type[StoredModel]
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
@@ -62,7 +69,7 @@ class Filter:
     raw: str
 
     @property
-    def parameter(self):
+    def parameter(self) -> str:
         return self.name if self.operator == "eq" else f"{self.name}[{self.operator}]"
 
 
@@ -94,22 +101,24 @@ class Page:
     next_position: tuple | None
 
     @property
-    def total(self):
+    def total(self) -> int:
         return min(self.counted, TOTAL_BOUND)
 
     @property
-    def total_exact(self):
+    def total_exact(self) -> bool:
         return self.counted <= TOTAL_BOUND
 
 
-def _single(args, name):
+def _single(args: MultiDict[str, str], name: str) -> str | None:
     values = args.getlist(name)
     if len(values) > 1:
         raise BadRequest(f"'{name}' is given more than once.")
     return values[0] if values else None
 
 
-def _integer(args, name, default, minimum, maximum):
+def _integer(
+    args: MultiDict[str, str], name: str, default: int, minimum: int, maximum: int
+) -> int:
     raw = _single(args, name)
     if raw is None:
         return default
@@ -122,14 +131,14 @@ def _integer(args, name, default, minimum, maximum):
     return value
 
 
-def _sort(model, raw):
+def _sort(model: "Model", raw: str) -> tuple[SortKey, ...]:
     """``a,-b`` as SortKeys; every key a sortable field, none twice."""
     if not model.sortable:
         raise BadRequest(
             f"'sort' is not supported here: {_resource(model)} lists in creation"
             " order only."
         )
-    keys = []
+    keys: list[SortKey] = []
     for item in raw.split(","):
         name = item[1:] if item.startswith("-") else item
         if name not in model.sortable:
@@ -144,7 +153,7 @@ def _sort(model, raw):
     return tuple(keys)
 
 
-def field_kind(schema):
+def field_kind(schema: dict[str, Any]) -> str | None:
     """How a field filters: string, enum, boolean, integer, number, date, date-time.
 
     Returns None for a field that cannot be filtered (arrays, objects).
@@ -165,7 +174,7 @@ RANGE_KINDS = ("integer", "number", "date", "date-time")
 EXACT_KINDS = ("string", "enum", "boolean", "integer", "date", "date-time")
 
 
-def filter_operators(model, name) -> tuple:
+def filter_operators(model: "Model", name: str) -> tuple:
     """The operators a filterable field takes: its declaration's, else its type's.
 
     ``eq`` on every kind but numbers, ranges on integer, number, date and date-time
@@ -179,7 +188,7 @@ def filter_operators(model, name) -> tuple:
     return exact + (RANGE_OPERATORS if kind in RANGE_KINDS else ())
 
 
-def parse_value(schema, raw):
+def parse_value(schema: dict[str, Any], raw: str) -> Any:
     """``raw`` as the field's type, or ValueError saying what was expected."""
     kind = field_kind(schema)
     if kind == "string":
@@ -215,7 +224,7 @@ def parse_value(schema, raw):
     raise ValueError("a value of a field that can be filtered")
 
 
-def _filters(model, args):
+def _filters(model: "Model", args: MultiDict[str, str]) -> tuple[Filter, ...]:
     """The filters in the query string; other parameters are left alone."""
     properties = model.read_schema["properties"]
     found = []
@@ -236,7 +245,7 @@ def _filters(model, args):
             )
         elif operator not in operators:
             raise BadRequest(f"'{parameter}': {name} filters by exact match only.")
-        raw = _single(args, parameter)
+        raw = cast(str, _single(args, parameter))  # the parameter is there
         try:
             value = parse_value(properties[name], raw)
         except ValueError as error:
@@ -245,11 +254,11 @@ def _filters(model, args):
     return tuple(sorted(found, key=lambda f: (f.name, f.operator)))
 
 
-def _resource(model):
+def _resource(model: "Model") -> str:
     return model.resource
 
 
-def _signer():
+def _signer() -> Signer:
     """The app's cursor signer (itsdangerous, HMAC-SHA256), made once per app.
 
     Its key is CURSOR_SECRET when set. Otherwise it is derived from what every
@@ -274,7 +283,7 @@ def _signer():
     return signer
 
 
-def _position_to_json(value):
+def _position_to_json(value: Any) -> Any:
     if isinstance(value, (datetime, date)):
         return value.isoformat()
     if isinstance(value, Decimal):
@@ -282,7 +291,7 @@ def _position_to_json(value):
     return value
 
 
-def make_cursor(model, query, position):
+def make_cursor(model: "Model", query: PageQuery, position: tuple) -> str:
     """The opaque cursor for the page after ``position`` in this sort and filters."""
     payload = {
         "r": _resource(model),
@@ -294,7 +303,7 @@ def make_cursor(model, query, position):
     return _signer().sign(base64_encode(_JSON.encode(payload))).decode()
 
 
-def _read_cursor(model, raw):
+def _read_cursor(model: "Model", raw: str) -> dict[str, Any]:
     """The payload of a cursor this service made for this resource, or a 400."""
     if not raw:
         raise BadRequest("'cursor' is empty: send a next_cursor as it was given.")
@@ -309,7 +318,7 @@ def _read_cursor(model, raw):
     return payload
 
 
-def page_query(model):
+def page_query(model: Any) -> PageQuery:
     """The page a client asked for, or a 400 naming the bad parameter."""
     args = request.args
     limit = _integer(args, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
@@ -354,19 +363,20 @@ def page_query(model):
     return PageQuery(limit, None, made_with.sort, made_with.filters, after)
 
 
-def _comparable(filters):
+def _comparable(filters: tuple[Filter, ...]) -> list[tuple[str, str, object]]:
     return [(f.name, f.operator, f.value) for f in filters]
 
 
-def next_cursor(model, query, page):
+def next_cursor(model: "Model", query: PageQuery, page: Page) -> str | None:
     if page.next_position is None:
         return None
     return make_cursor(model, query, page.next_position)
 
 
-def link_header(query, cursor):
+def link_header(query: PageQuery, cursor: str | None) -> str | None:
     """``next`` (the cursor link) and, on offset pages past the first, ``prev``."""
     links = []
+    args: list[tuple[str, object]]
     if cursor is not None:
         args = [
             (k, v)

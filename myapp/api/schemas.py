@@ -1,6 +1,9 @@
 """JSON Schema as the single source of truth: validation, docs and shared pieces."""
 
-from jsonschema import Draft7Validator, FormatChecker
+from collections.abc import Iterable
+from typing import Any
+
+from jsonschema import Draft7Validator, FormatChecker, ValidationError
 
 from .fields import FORMAT_CHECKS, exact_float
 from .problems import ValidationFailed
@@ -90,11 +93,11 @@ _SWAGGER_KEYWORDS = {
 }
 
 
-def swagger_schema(schema):
+def swagger_schema(schema: Any) -> Any:
     """The part of a JSON Schema (draft-07) that Swagger 2.0 can document."""
     if not isinstance(schema, dict):
         return schema
-    result = {}
+    result: dict[str, Any] = {}
     for key, value in schema.items():
         if key not in _SWAGGER_KEYWORDS and not key.startswith("x-"):
             continue
@@ -112,7 +115,7 @@ def swagger_schema(schema):
     return result
 
 
-def list_schema(item_schema, title):
+def list_schema(item_schema: dict[str, Any], title: str) -> dict[str, Any]:
     """The page of items every collection GET returns (offset pages add ``offset``)."""
     return {
         "$schema": DRAFT_07,
@@ -147,13 +150,13 @@ def list_schema(item_schema, title):
     }
 
 
-def _pointer(parts):
+def _pointer(parts: Iterable[str | int]) -> str:
     return "".join(
         "/" + str(part).replace("~", "~0").replace("/", "~1") for part in parts
     )
 
 
-def _format_checker():
+def _format_checker() -> FormatChecker:
     """Only the formats fields declare, checked strictly (RFC 3339, YYYY-MM-DD)."""
     checker = FormatChecker(formats=())
     for name, check in FORMAT_CHECKS.items():
@@ -167,7 +170,7 @@ FORMAT_MESSAGES = {
 }
 
 
-def _has_lone_surrogate(text):
+def _has_lone_surrogate(text: str) -> bool:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
@@ -178,7 +181,7 @@ def _has_lone_surrogate(text):
 class SchemaValidator:
     """A write schema compiled once; ``validate`` reports every failure."""
 
-    def __init__(self, schema, read_only=()):
+    def __init__(self, schema: dict[str, Any], read_only: Iterable[str] = ()) -> None:
         Draft7Validator.check_schema(schema)
         self.validator = Draft7Validator(schema, format_checker=_format_checker())
         self.read_only = set(read_only)
@@ -188,8 +191,8 @@ class SchemaValidator:
             if member.get("type") == "number"
         ]
 
-    def errors(self, document):
-        found = []
+    def errors(self, document: Any) -> list[dict[str, str]]:
+        found: list[dict[str, str]] = []
         for error in self.validator.iter_errors(document):
             found.extend(self._describe(error))
         found.extend(self._unencodable(document, []))
@@ -199,7 +202,7 @@ class SchemaValidator:
         unique = {(entry["path"], entry["message"]): entry for entry in found}
         return [unique[key] for key in sorted(unique)]
 
-    def _inexact_numbers(self, document):
+    def _inexact_numbers(self, document: Any) -> list[dict[str, str]]:
         """Numbers are stored as doubles: a number no double holds would change."""
         if not isinstance(document, dict):
             return []
@@ -214,12 +217,12 @@ class SchemaValidator:
             and exact_float(document[name]) is None
         ]
 
-    def validate(self, document):
+    def validate(self, document: Any) -> None:
         errors = self.errors(document)
         if errors:
             raise ValidationFailed(errors)
 
-    def _describe(self, error):
+    def _describe(self, error: ValidationError) -> list[dict[str, str]]:
         path = list(error.absolute_path)
         kind, expected = error.validator, error.validator_value
         if kind == "required":
@@ -259,7 +262,7 @@ class SchemaValidator:
         message = messages.get(kind) or error.message[:200]
         return [{"path": _pointer(path), "message": message}]
 
-    def _unencodable(self, value, path):
+    def _unencodable(self, value: Any, path: list[str | int]) -> list[dict[str, str]]:
         """Unpaired surrogates parse from JSON, but no store can hold them."""
         if isinstance(value, str):
             if _has_lone_surrogate(value):
