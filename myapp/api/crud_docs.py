@@ -5,6 +5,7 @@ from its model's schemas: every status, with its schema, headers and parameters.
 """
 
 import re
+from typing import Any, Callable, TypeVar
 
 from .feature_api import FeatureApi
 from .idempotency import HEADER as IDEMPOTENCY_HEADER
@@ -31,6 +32,9 @@ from .spec_parameters import (
     spec_parameter,
 )
 
+# A documented view function: returned as it came, with its docs attached.
+F = TypeVar("F", bound=Callable[..., Any])
+
 
 class CrudDocs:
     """Decorators that document a resource's CRUD operations from its model's schemas.
@@ -38,7 +42,7 @@ class CrudDocs:
     Documentation only: behaviour lives in myapp.api.views.
     """
 
-    def __init__(self, namespace, model, name):
+    def __init__(self, namespace: Any, model: Any, name: str) -> None:
         self.ns = namespace
         self.model = model
         self.apis = [api for api in namespace.apis if isinstance(api, FeatureApi)]
@@ -54,14 +58,16 @@ class CrudDocs:
         for api in self.apis:
             api.crud_docs.append(self)
 
-    def _schema_model(self, name, json_schema):
+    def _schema_model(self, name: str, json_schema: dict[str, Any]) -> Any:
         """A definition of the spec: Swagger 2.0's cut of ``json_schema``, which
         the OpenAPI 3.1 document gets whole."""
         for api in self.apis:
             api.json_schemas[name] = json_schema
         return self.ns.schema_model(name, swagger_schema(json_schema))
 
-    def document_store_limits(self, schemas, paths=None):
+    def document_store_limits(
+        self, schemas: dict[str, Any], paths: dict[str, Any] | None = None
+    ) -> None:
         """Forbid, in the ``schemas`` of a spec (and the filters of its ``paths``),
         the characters this app's store cannot hold.
 
@@ -86,13 +92,20 @@ class CrudDocs:
                     ):
                         parameter.setdefault("pattern", pattern)
 
-    def _apply(self, function, responses, params=None, body=None, secured=False):
+    def _apply(
+        self,
+        function: F,
+        responses: dict[int, tuple[str, Any, dict | None]],
+        params: dict[str, Any] | None = None,
+        body: tuple[Any, str] | None = None,
+        secured: bool = False,
+    ) -> F:
         for code, (description, model, headers) in responses.items():
             headers = {**(headers or {}), **REQUEST_ID}
             function = self.ns.response(code, description, model, headers=headers)(
                 function
             )
-        doc = {"params": params or {}}
+        doc: dict[str, Any] = {"params": params or {}}
         if secured:
             doc["security"] = "bearer"
         function = self.ns.doc(**doc)(function)
@@ -100,10 +113,18 @@ class CrudDocs:
             function = self.ns.expect(body, validate=False)(function)
         return function
 
-    def _problem(self, description, headers=None):
+    def _problem(
+        self, description: str, headers: dict | None = None
+    ) -> tuple[str, Any, dict | None]:
         return (description, self.problem, headers)
 
-    def _common(self, *codes, conflict=None, unprocessable=None, conflict_headers=None):
+    def _common(
+        self,
+        *codes: int,
+        conflict: str | None = None,
+        unprocessable: str | None = None,
+        conflict_headers: dict | None = None,
+    ) -> dict[int, tuple[str, Any, dict | None]]:
         """The problems of ``codes``; 409 and 422 described by the operation."""
         known = {
             400: self._problem("Invalid request: the detail (and errors) say why"),
@@ -130,7 +151,7 @@ class CrudDocs:
         # Every operation may meet a rate limit, an outage or a bug.
         return {code: known[code] for code in (*codes, 429, 500, 503)}
 
-    def _field_problems(self):
+    def _field_problems(self) -> tuple[str | None, str | None]:
         """What a write of the declared fields can meet: (409 text, 422 text)."""
         unique = [field.name for field in self.model.declared if field.unique]
         references = [f.name for f in self.model.declared if f.references]
@@ -146,13 +167,13 @@ class CrudDocs:
             )
         return conflict, unprocessable
 
-    def _write_problems(self):
+    def _write_problems(self) -> tuple[tuple[int, ...], dict[str, Any]]:
         """The codes and texts of _common for a PUT or PATCH."""
         conflict, unprocessable = self._field_problems()
         codes = (409,) * bool(conflict) + (422,) * bool(unprocessable)
         return codes, {"conflict": conflict, "unprocessable": unprocessable}
 
-    def _list_params(self):
+    def _list_params(self) -> dict[str, Any]:
         params = dict(LIST_PARAMS)
         if self.model.sortable:
             fields = "|".join(re.escape(name) for name in self.model.sortable)
@@ -183,13 +204,17 @@ class CrudDocs:
                 params[parameter] = {"in": "query", "description": description, **typed}
         return params
 
-    def list(self, function):
-        responses = {200: ("A page of items", self.page, LINK)}
+    def list(self, function: F) -> F:
+        responses: dict[int, tuple[str, Any, dict | None]] = {
+            200: ("A page of items", self.page, LINK)
+        }
         responses.update(self._common(400))
         return self._apply(function, responses, self._list_params())
 
-    def create(self, function):
-        responses = {201: ("Created", self.read, {**LOCATION, **ETAG, **REPLAYED})}
+    def create(self, function: F) -> F:
+        responses: dict[int, tuple[str, Any, dict | None]] = {
+            201: ("Created", self.read, {**LOCATION, **ETAG, **REPLAYED})
+        }
         conflict, unprocessable = self._field_problems()
         responses.update(
             self._common(
@@ -211,8 +236,8 @@ class CrudDocs:
         params = {IDEMPOTENCY_HEADER: IDEMPOTENCY_KEY}
         return self._apply(function, responses, params, body, secured=True)
 
-    def get(self, function):
-        responses = {
+    def get(self, function: F) -> F:
+        responses: dict[int, tuple[str, Any, dict | None]] = {
             200: ("The resource", self.read, ETAG),
             304: ("Not modified", None, ETAG),
         }
@@ -220,11 +245,13 @@ class CrudDocs:
         params = {"If-None-Match": IF_NONE_MATCH_READ, "If-Match": IF_MATCH}
         return self._apply(function, responses, params)
 
-    def _write_params(self):
+    def _write_params(self) -> dict[str, Any]:
         return {"If-Match": IF_MATCH, "If-None-Match": IF_NONE_MATCH_WRITE}
 
-    def replace(self, function):
-        responses = {200: ("Replaced", self.read, ETAG)}
+    def replace(self, function: F) -> F:
+        responses: dict[int, tuple[str, Any, dict | None]] = {
+            200: ("Replaced", self.read, ETAG)
+        }
         codes, texts = self._write_problems()
         responses.update(self._common(400, 401, 404, 412, 413, 415, *codes, **texts))
         body = (self.write, "Every writable field: those left out are not kept.")
@@ -232,8 +259,10 @@ class CrudDocs:
             function, responses, self._write_params(), body, secured=True
         )
 
-    def patch(self, function):
-        responses = {200: ("Patched", self.read, ETAG)}
+    def patch(self, function: F) -> F:
+        responses: dict[int, tuple[str, Any, dict | None]] = {
+            200: ("Patched", self.read, ETAG)
+        }
         codes, texts = self._write_problems()
         responses.update(self._common(400, 401, 404, 412, 413, 415, *codes, **texts))
         body = (
@@ -245,8 +274,10 @@ class CrudDocs:
             function, responses, self._write_params(), body, secured=True
         )
 
-    def delete(self, function):
-        responses = {204: ("Deleted", None, None)}
+    def delete(self, function: F) -> F:
+        responses: dict[int, tuple[str, Any, dict | None]] = {
+            204: ("Deleted", None, None)
+        }
         if self.model.lists_by_fields:
             # Any SQL feature may be referenced by another (the problem says which).
             referenced = "Other records refer to this one: change or delete them first"

@@ -9,7 +9,9 @@ updates and deletes compare-and-set against the record as it was read.
 import json
 import re
 import uuid
+from collections.abc import Mapping, Sequence
 from functools import cached_property
+from typing import Any, Self, cast
 
 from flask import current_app
 
@@ -17,7 +19,7 @@ from ..db import redis_store
 from .fields import rfc3339
 from .metrics import store_call
 from .model import StoredModel
-from .paging import Page
+from .paging import Page, PageQuery, SortKey
 from .values import encode, utcnow
 
 _ID = re.compile(r"[0-9a-f]{32}")
@@ -43,7 +45,7 @@ return 1
 """
 
 
-def _script(source):
+def _script(source: str) -> Any:
     """The script registered on the current app's client (EVALSHA, loaded once)."""
     scripts = current_app.extensions.setdefault("redis_scripts", {})
     script = scripts.get(source)
@@ -60,48 +62,48 @@ class RedisModel(StoredModel):
     filter by).
     """
 
-    kind = None
+    kind: str | None = None
     id_schema = {"type": "string", "pattern": "^[0-9a-f]{32}$"}
 
-    def __init_subclass__(cls, **kwargs):
+    def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if cls.__dict__.get("fields") is not None:
             cls.kind = cls.resource
 
-    def __init__(self, stored, document=None):
+    def __init__(self, stored: str, document: dict[str, Any] | None = None) -> None:
         self.stored = stored
         if document is not None:
             self.document = document
 
     @cached_property
-    def document(self):
+    def document(self) -> dict[str, Any]:
         """Parsed when a field is needed; GETs and lists send the stored text as is."""
         return json.loads(self.stored)
 
     @property
-    def id(self):
+    def id(self) -> str:
         return self.document["id"]
 
-    def as_json(self):
+    def as_json(self) -> dict[str, Any]:
         return self.document
 
-    def as_bytes(self):
+    def as_bytes(self) -> bytes:
         return self.stored.encode()
 
     @classmethod
-    def _key(cls, suffix):
+    def _key(cls, suffix: str) -> str:
         return f"{current_app.config['REDIS_KEY_PREFIX']}{cls.kind}:{suffix}"
 
     @classmethod
     @store_call("redis", "get")
-    def get(cls, id):
+    def get(cls, id: str) -> Self | None:
         if not _ID.fullmatch(id):
             return None
         stored = redis_store.get(cls._key(id))
         return cls(stored) if stored is not None else None
 
     @classmethod
-    def position_from_json(cls, sort, values):
+    def position_from_json(cls, sort: Sequence[SortKey], values: Any) -> tuple[int]:
         """A cursor's position: the creation sequence of the last record served."""
         if sort or not isinstance(values, list) or len(values) != 1:
             raise ValueError("a position of another order")
@@ -112,7 +114,7 @@ class RedisModel(StoredModel):
 
     @classmethod
     @store_call("redis", "page")
-    def page(cls, query):
+    def page(cls, query: PageQuery) -> Page:
         """A page in creation order: by rank (offset) or after a sequence (cursor).
 
         The index is scored by creation sequence, so a cursor page is a range by
@@ -123,10 +125,11 @@ class RedisModel(StoredModel):
         with redis_store.pipeline(transaction=False) as pipe:
             pipe.zcard(index)
             if query.after is None:
+                offset = cast(int, query.offset)  # a page not after a cursor has one
                 pipe.zrange(
                     index,
-                    query.offset,
-                    query.offset + query.limit,
+                    offset,
+                    offset + query.limit,
                     withscores=True,
                     score_cast_func=int,
                 )
@@ -155,7 +158,7 @@ class RedisModel(StoredModel):
 
     @classmethod
     @store_call("redis", "create")
-    def create(cls, data):
+    def create(cls, data: Mapping[str, Any]) -> Self:
         now = rfc3339(utcnow())
         id = uuid.uuid4().hex
         document = {"id": id, **cls.canonical(data)}
@@ -168,7 +171,7 @@ class RedisModel(StoredModel):
         return cls(stored, document)
 
     @store_call("redis", "update")
-    def update(self, data):
+    def update(self, data: Mapping[str, Any]) -> Self | None:
         """Replace the writable fields; None if the record changed since it was read."""
         document = {"id": self.id, **self.canonical(data)}
         document.update(
@@ -181,7 +184,7 @@ class RedisModel(StoredModel):
         return type(self)(stored, document) if applied else None
 
     @store_call("redis", "delete")
-    def delete(self):
+    def delete(self) -> bool:
         """Delete the record; False if it changed since it was read."""
         return bool(
             _script(DELETE_IF_UNCHANGED)(

@@ -43,7 +43,7 @@ LIST_PARAMS = {
 
 
 # How each kind of field is documented as a query parameter (Swagger 2.0 types).
-FILTER_TYPES = {
+FILTER_TYPES: dict[str | None, dict[str, Any]] = {
     "string": {"type": "string"},
     "enum": {"type": "string"},
     "boolean": {"type": "boolean"},
