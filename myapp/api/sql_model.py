@@ -5,6 +5,9 @@ write bumps: an update or delete only applies ``WHERE version = <the one read>``
 so concurrent writes never overwrite each other unseen.
 """
 
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Self, cast
+
 import sqlalchemy as sa
 from werkzeug.exceptions import BadRequest, Conflict
 
@@ -27,7 +30,16 @@ class SqlModel(SqlPages, StoredModel):
     errors it raises become 409 and 422 problems.
     """
 
-    table = None
+    # Set on every declared model (by __init_subclass__); None on this base.
+    if TYPE_CHECKING:
+        table: ClassVar[sa.Table]
+    else:
+        table = None
+    _readers: ClassVar[list[tuple[str, Callable[[Any], Any]]]]
+    _select_by_id: ClassVar[sa.Select]
+    _insert: ClassVar[sa.Insert]
+    _update: ClassVar[sa.Update]
+    _delete: ClassVar[sa.Delete]
 
     metadata = sql.metadata
 
@@ -35,7 +47,7 @@ class SqlModel(SqlPages, StoredModel):
 
     lists_by_fields = True
 
-    def __init_subclass__(cls, **kwargs):
+    def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if cls.__dict__.get("fields") is None:
             return
@@ -53,21 +65,21 @@ class SqlModel(SqlPages, StoredModel):
         cls._delete = sa.delete(table).where(*guard)
         cls._page_statements = {}
 
-    def __init__(self, row):
+    def __init__(self, row: Mapping[str, Any]) -> None:
         self.row = row
 
     @property
-    def id(self):
+    def id(self) -> int:
         return self.row["id"]
 
-    def as_json(self):
+    def as_json(self) -> dict[str, Any]:
         """The row as its read schema describes it; a NULL column is left out.
 
         Leaving NULLs out makes an optional field behave as in Redis and in a merge
         patch: absent when unset, and null in a patch removes it.
         """
         row = self.row
-        document = {"id": row["id"]}
+        document: dict[str, Any] = {"id": row["id"]}
         for name, read in self._readers:
             value = row[name]
             if value is not None:
@@ -77,12 +89,17 @@ class SqlModel(SqlPages, StoredModel):
         return document
 
     @classmethod
-    def _bind(cls):
+    def _bind(cls) -> sa.Engine | sa.Connection:
         """The app's engine for this table (a connection in the test harness)."""
         return sql.engines[cls.table.metadata.info.get("bind_key")]
 
     @classmethod
-    def _run(cls, statement, consume, parameters=None):
+    def _run(
+        cls,
+        statement: sa.Executable,
+        consume: Callable[[Any], Any],
+        parameters: Mapping[str, Any] | None = None,
+    ) -> Any:
         """Run one statement as its own transaction; ``consume`` reads its result.
 
         On PostgreSQL in autocommit: the statement is its own transaction there, and
@@ -104,13 +121,13 @@ class SqlModel(SqlPages, StoredModel):
             return consume(connection.execute(statement, parameters))
 
     @classmethod
-    def unstorable_characters(cls):
+    def unstorable_characters(cls) -> str:
         """PostgreSQL text cannot hold NUL."""
         dialect = cls._bind().dialect.name
         return "\x00" if dialect == "postgresql" else ""
 
     @classmethod
-    def _check_storable(cls, values, where="body"):
+    def _check_storable(cls, values: Mapping[str, Any], where: str = "body") -> None:
         """PostgreSQL text cannot hold NUL: a 400, not a 500 from the driver."""
         if not cls.unstorable_characters():
             return
@@ -129,7 +146,7 @@ class SqlModel(SqlPages, StoredModel):
 
     @classmethod
     @store_call("sql", "get")
-    def get(cls, id):
+    def get(cls, id: int) -> Self | None:
         """The record with this id, or None."""
         if not 1 <= id <= MAX_ID:
             return None
@@ -139,9 +156,9 @@ class SqlModel(SqlPages, StoredModel):
         return cls(row) if row is not None else None
 
     @classmethod
-    def _column_values(cls, data):
+    def _column_values(cls, data: Mapping[str, Any]) -> dict[str, Any]:
         """Every writable column's value for a valid write document (None: unset)."""
-        values = dict.fromkeys(cls.writable)
+        values: dict[str, Any] = dict.fromkeys(cls.writable)
         for name, value in data.items():
             if value is not None:
                 values[name] = cls.by_name[name].store_value(value)
@@ -149,7 +166,7 @@ class SqlModel(SqlPages, StoredModel):
 
     @classmethod
     @store_call("sql", "create")
-    def create(cls, data):
+    def create(cls, data: Mapping[str, Any]) -> Self:
         cls._check_storable(data)
         now = utcnow()
         values = cls._column_values(data)
@@ -164,7 +181,7 @@ class SqlModel(SqlPages, StoredModel):
         return cls({**values, "id": new_id})
 
     @store_call("sql", "update")
-    def update(self, data):
+    def update(self, data: Mapping[str, Any]) -> Self | None:
         """Replace the writable fields; None if the row changed since it was read."""
         self._check_storable(data)
         values = self._column_values(data)
@@ -182,7 +199,7 @@ class SqlModel(SqlPages, StoredModel):
         return type(self)({**self.row, **values})
 
     @store_call("sql", "delete")
-    def delete(self):
+    def delete(self) -> bool:
         """Delete the row; False if it changed since it was read."""
         try:
             matched = self._run(
@@ -197,16 +214,18 @@ class SqlModel(SqlPages, StoredModel):
         return matched == 1
 
     @classmethod
-    def _words(cls):
+    def _words(cls) -> str:
         return cls.resource.replace("_", " ")
 
     @classmethod
-    def _exists(cls, table, condition):
+    def _exists(cls, table: sa.Table, condition: sa.ColumnElement[bool]) -> bool:
         statement = sa.select(sa.literal(1)).select_from(table).where(condition)
         return cls._run(statement.limit(1), lambda result: result.first()) is not None
 
     @classmethod
-    def _refused_write(cls, error, values, own_id):
+    def _refused_write(
+        cls, error: sa.exc.IntegrityError, values: Mapping[str, Any], own_id: int | None
+    ) -> Exception:
         """The problem for a write the database refused, naming the fields.
 
         The constraint decided; the reads here only find which field to name (if a
@@ -252,7 +271,7 @@ class SqlModel(SqlPages, StoredModel):
                 field
                 for field in candidates
                 if not cls._exists(
-                    (target := cls.metadata.tables[field.references]),
+                    (target := cls.metadata.tables[cast(str, field.references)]),
                     target.c.id == values[field.name],
                 )
             ] or candidates
@@ -267,9 +286,9 @@ class SqlModel(SqlPages, StoredModel):
             )
         return error
 
-    def _still_referenced(self):
+    def _still_referenced(self) -> Conflict:
         """409 naming the features whose records refer to this one."""
-        referring = []
+        referring: list[str] = []
         for table in self.metadata.sorted_tables:
             for key in table.foreign_keys:
                 if key.column.table is self.table and self._exists(

@@ -5,12 +5,14 @@ statements are built once per shape of list (order, filters, position).
 """
 
 import operator
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import sqlalchemy as sa
 
 from .metrics import store_call
-from .paging import TOTAL_BOUND, Page, SortKey, field_kind
+from .paging import TOTAL_BOUND, Page, PageQuery, SortKey, field_kind
 
 # The label of the total that comes with each row of a page.
 PAGE_TOTAL = "_page_total"
@@ -25,7 +27,11 @@ COMPARE = {
 }
 
 
-def keyset_after(columns, after_nulls, nulls_largest):
+def keyset_after(
+    columns: Sequence[tuple[sa.Column[Any], bool]],
+    after_nulls: Sequence[bool],
+    nulls_largest: bool,
+) -> list[sa.ColumnElement[bool]]:
     """Conditions for the rows after a position in the order of ``columns``.
 
     ``columns`` is [(column, descending)], the position is bound as ``after_<i>``
@@ -37,14 +43,14 @@ def keyset_after(columns, after_nulls, nulls_largest):
     position instead of reading the order from its start.
     """
 
-    def value(index):
+    def value(index: int) -> sa.BindParameter[Any]:
         return sa.bindparam(f"after_{index}", type_=columns[index][0].type)
 
-    def equal(index):
+    def equal(index: int) -> sa.ColumnElement[bool]:
         column = columns[index][0]
         return column.is_(None) if after_nulls[index] else column == value(index)
 
-    def beyond(index, or_equal=False):
+    def beyond(index: int, or_equal: bool = False) -> sa.ColumnElement[bool]:
         column, descending = columns[index]
         nulls_follow = nulls_largest != descending
         if after_nulls[index]:
@@ -69,8 +75,32 @@ class SqlPages:
     """SqlModel's lists: keyset and offset pages of the table, with a bounded
     total, from statements built once per shape of list."""
 
+    # What SqlModel, the class this serves, provides.
+    if TYPE_CHECKING:
+        table: ClassVar[sa.Table]
+        read_schema: dict[str, Any]
+        _page_statements: ClassVar[dict[tuple, tuple[sa.Select, sa.Select]]]
+
+        def __init__(self, row: Mapping[str, Any]) -> None: ...
+
+        @classmethod
+        def _check_storable(
+            cls, values: Mapping[str, Any], where: str = "body"
+        ) -> None: ...
+
+        @classmethod
+        def _bind(cls) -> sa.Engine | sa.Connection: ...
+
+        @classmethod
+        def _run(
+            cls,
+            statement: sa.Executable,
+            consume: Callable[[Any], Any],
+            parameters: Mapping[str, Any] | None = None,
+        ) -> Any: ...
+
     @classmethod
-    def order_keys(cls, sort):
+    def order_keys(cls, sort: Sequence[SortKey]) -> tuple[SortKey, ...]:
         """The keys a page is ordered by: the sort (or oldest first), then ``id``.
 
         ``id`` breaks ties in the direction of the last key, so the order is total
@@ -83,20 +113,24 @@ class SqlPages:
         return (*sort, SortKey("id", sort[-1].descending))
 
     @classmethod
-    def position_from_json(cls, sort, values):
+    def position_from_json(cls, sort: Sequence[SortKey], values: Any) -> tuple:
         """A cursor's position, typed back by each key's field schema."""
         keys = cls.order_keys(sort)
         if not isinstance(values, list) or len(values) != len(keys):
             raise ValueError("a position of another order")
         properties = cls.read_schema["properties"]
-        typed = []
+        typed: list[Any] = []
         for key, value in zip(keys, values):
             if value is None and cls.table.c[key.name].nullable:
                 typed.append(None)
                 continue
             kind = field_kind(properties[key.name])
             if kind in ("integer", "number", "boolean"):
-                expected = {"integer": int, "number": (int, float), "boolean": bool}
+                expected: dict[str, type | tuple[type, ...]] = {
+                    "integer": int,
+                    "number": (int, float),
+                    "boolean": bool,
+                }
                 if not isinstance(value, expected[kind]) or (
                     kind != "boolean" and isinstance(value, bool)
                 ):
@@ -113,7 +147,7 @@ class SqlPages:
         return tuple(typed)
 
     @classmethod
-    def _page_statement(cls, shape):
+    def _page_statement(cls, shape: tuple) -> tuple[sa.Select, sa.Select]:
         """The page and count statements for one shape of list, cached.
 
         The shape is what changes the SQL: the order, each filter's field and
@@ -161,7 +195,7 @@ class SqlPages:
 
     @classmethod
     @store_call("sql", "page")
-    def page(cls, query):
+    def page(cls, query: PageQuery) -> Page:
         """A page of records, a bounded count and where the next page starts.
 
         One statement: the count is a scalar subquery beside the page's rows, so

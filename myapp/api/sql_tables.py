@@ -6,7 +6,9 @@ they stay importable from here.
 
 import hashlib
 import json
+from collections.abc import Callable, Iterable
 from datetime import date
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
@@ -36,8 +38,9 @@ class ExactString(sa.types.TypeDecorator):
     impl = sa.String
     cache_ok = True
 
-    def load_dialect_impl(self, dialect):
-        length = self.impl.length
+    def load_dialect_impl(self, dialect: Any) -> sa.types.TypeEngine[Any]:
+        # impl is, at run time, the sa.String(length) this type was made with.
+        length = cast(int, cast(sa.String, self.impl).length)
         if dialect.name not in ("mysql", "mariadb"):
             return dialect.type_descriptor(sa.String(length))
         collation = (
@@ -64,24 +67,24 @@ class JsonText(sa.types.TypeDecorator):
     impl = sa.Text
     cache_ok = True
 
-    def process_bind_param(self, value, dialect):
+    def process_bind_param(self, value: Any, dialect: sa.Dialect) -> str | None:
         return None if value is None else json.dumps(value, separators=(",", ":"))
 
-    def process_result_value(self, value, dialect):
+    def process_result_value(self, value: Any, dialect: sa.Dialect) -> Any:
         return None if value is None else json.loads(value)
 
 
 # Numbers are IEEE doubles on every database (DOUBLE PRECISION on PostgreSQL,
 # DOUBLE on MySQL/MariaDB, REAL on SQLite): each returns the double it was given,
 # so a JSON number comes back as sent. (NUMERIC would add or drop digits.)
-Number = sa.Double()
+Number: sa.Double[float] = sa.Double()
 
 
 # Columns every table has, besides the declared fields.
 SERVICE_COLUMNS = ("id", "created_at", "updated_at", "version")
 
 
-def column_type(field: Field):
+def column_type(field: Field) -> Any:
     """The SQL type holding a declared field's values exactly."""
     kind = field.kind
     if kind == "string":
@@ -103,7 +106,7 @@ def column_type(field: Field):
 MAX_IDENTIFIER_LENGTH = 63
 
 
-def _identifier(name):
+def _identifier(name: str) -> str:
     """``name``, or when too long its start and a hash of the whole (stable)."""
     if len(name) <= MAX_IDENTIFIER_LENGTH:
         return name
@@ -111,7 +114,9 @@ def _identifier(name):
     return f"{name[: MAX_IDENTIFIER_LENGTH - 9]}_{digest}"
 
 
-def list_indexes(name: str, declared) -> list[tuple[str, tuple[str, ...]]]:
+def list_indexes(
+    name: str, declared: Iterable[Field]
+) -> list[tuple[str, tuple[str, ...]]]:
     """(index name, columns) of the indexes that keep a table's lists flat.
 
     Lists are keyset pages on (sort keys..., id), oldest first by default, so:
@@ -127,7 +132,7 @@ def list_indexes(name: str, declared) -> list[tuple[str, tuple[str, ...]]]:
     with another sort, a range in the default order) are served correctly with
     these, reading more rows. The scaffold's migrations write the same.
     """
-    indexes = [
+    indexes: list[tuple[str, tuple[str, ...]]] = [
         (f"ix_{name}_{field.name}", (field.name, "id"))
         for field in declared
         if field.indexed
@@ -144,12 +149,14 @@ def list_indexes(name: str, declared) -> list[tuple[str, tuple[str, ...]]]:
     return indexes
 
 
-def build_table(name, declared, metadata):
+def build_table(
+    name: str, declared: Iterable[Field], metadata: sa.MetaData
+) -> sa.Table:
     """The table of a declaration: columns, unique and foreign keys, list indexes.
 
     Lists are served by the indexes of ``list_indexes``.
     """
-    columns = [sa.Column("id", sa.Integer, primary_key=True)]
+    columns: list[sa.Column[Any]] = [sa.Column("id", sa.Integer, primary_key=True)]
     constraints = []
     for field in declared:
         arguments = []
@@ -188,9 +195,9 @@ def build_table(name, declared, metadata):
     )
 
 
-def violated_constraint(error):
+def violated_constraint(error: sa.exc.IntegrityError) -> str | None:
     """ "unique", "foreign key" or None: which constraint an IntegrityError broke."""
-    original = error.orig
+    original: Any = error.orig  # the driver's exception
     name = getattr(original, "sqlite_errorname", None)
     if name is not None:
         if name in ("SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY"):
@@ -201,11 +208,11 @@ def violated_constraint(error):
         if code in (1062, 1586):
             return "unique"
         return "foreign key" if code in (1216, 1217, 1451, 1452) else None
-    state = getattr(original, "sqlstate", None)  # psycopg
+    state: Any = getattr(original, "sqlstate", None)  # psycopg
     return {"23505": "unique", "23503": "foreign key"}.get(state)
 
 
-def column_reader(field):
+def column_reader(field: Field) -> Callable[[Any], Any]:
     """How a declared field's column value becomes its JSON value."""
     if field.kind == "date-time":
         return rfc3339
@@ -214,5 +221,5 @@ def column_reader(field):
     return _same
 
 
-def _same(value):
+def _same(value: Any) -> Any:
     return value
