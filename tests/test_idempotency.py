@@ -17,9 +17,10 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from myapp import FEATURES, create_app
-from myapp.settings import ConfigError
-from myapp_testing.contract import assert_problem
+from myapp.api.sql_model import SqlModel
 from myapp.db import redis_store
+from myapp.settings import ConfigError
+from myapp_testing.contract import assert_problem, example_body
 
 FEATURE_NAMES = [blueprint.name for blueprint in FEATURES]
 KEY = "7d4c2a9e-retry-me"
@@ -38,6 +39,11 @@ def total(client, feature):
     return client.get(f"/v1/{feature}/").get_json()["total"]
 
 
+def body(client, feature, n=0, token=TOKENS[0]):
+    """A valid create body #n of any feature, from its declared fields."""
+    return example_body(_model_of(feature), client, n, headers=bearer(token))
+
+
 @pytest.fixture
 def secured_app(make_app):
     return make_app(API_TOKENS=TOKENS)
@@ -51,14 +57,15 @@ def secured(secured_app):
 @pytest.mark.parametrize("feature", FEATURE_NAMES)
 def test_a_repeat_replays_the_first_response_and_creates_nothing(secured, feature):
     collection = f"/v1/{feature}/"
-    first = secured.post(collection, json={"name": "once"}, headers=keyed())
+    document = body(secured, feature)
+    first = secured.post(collection, json=document, headers=keyed())
     assert first.status_code == 201
     assert "Idempotent-Replayed" not in first.headers
 
     # The same document, spelled differently, is the same request.
     again = secured.post(
         collection,
-        data='{ "name" :  "once" }',
+        data=json.dumps(dict(reversed(document.items())), indent=2),
         content_type="application/json",
         headers=keyed(),
     )
@@ -74,18 +81,23 @@ def test_a_repeat_replays_the_first_response_and_creates_nothing(secured, featur
 @pytest.mark.parametrize("feature", FEATURE_NAMES)
 def test_the_same_key_with_another_body_or_path_is_422(secured, feature):
     collection = f"/v1/{feature}/"
-    first = secured.post(collection, json={"name": "first"}, headers=keyed())
+    document = body(secured, feature)
+    first = secured.post(collection, json=document, headers=keyed())
     assert first.status_code == 201
-    other = secured.post(collection, json={"name": "second"}, headers=keyed())
+    second = body(secured, feature, 1)
+    other = secured.post(collection, json=second, headers=keyed())
     problem = assert_problem(other, 422)
     assert "Idempotency-Key" in problem["detail"]
     assert total(secured, feature) == 1
     elsewhere = next(name for name in FEATURE_NAMES if name != feature)
-    moved = secured.post(f"/v1/{elsewhere}/", json={"name": "first"}, headers=keyed())
+    before = total(secured, elsewhere)
+    moved = secured.post(
+        f"/v1/{elsewhere}/", json=body(secured, elsewhere), headers=keyed()
+    )
     assert_problem(moved, 422)
-    assert total(secured, elsewhere) == 0
+    assert total(secured, elsewhere) == before
     # The first response is still the one kept.
-    replay = secured.post(collection, json={"name": "first"}, headers=keyed())
+    replay = secured.post(collection, json=document, headers=keyed())
     assert replay.headers["Idempotent-Replayed"] == "true"
     assert replay.get_json() == first.get_json()
 
@@ -114,9 +126,11 @@ def test_keys_are_scoped_per_token_and_the_token_is_not_stored(
     secured, secured_app, feature
 ):
     collection = f"/v1/{feature}/"
-    mine = secured.post(collection, json={"name": "x"}, headers=keyed())
+    mine = secured.post(collection, json=body(secured, feature), headers=keyed())
     theirs = secured.post(
-        collection, json={"name": "x"}, headers=keyed(token=TOKENS[1])
+        collection,
+        json=body(secured, feature, 1, TOKENS[1]),
+        headers=keyed(token=TOKENS[1]),
     )
     assert mine.status_code == theirs.status_code == 201
     assert "Idempotent-Replayed" not in theirs.headers
@@ -133,11 +147,10 @@ def test_keys_are_scoped_per_token_and_the_token_is_not_stored(
 @pytest.mark.parametrize("feature", FEATURE_NAMES)
 def test_a_request_refused_without_a_token_does_not_use_the_key(secured, feature):
     collection = f"/v1/{feature}/"
-    refused = secured.post(
-        collection, json={"name": "x"}, headers={"Idempotency-Key": KEY}
-    )
+    document = body(secured, feature)
+    refused = secured.post(collection, json=document, headers={"Idempotency-Key": KEY})
     assert_problem(refused, 401)
-    created = secured.post(collection, json={"name": "x"}, headers=keyed())
+    created = secured.post(collection, json=document, headers=keyed())
     assert created.status_code == 201
     assert "Idempotent-Replayed" not in created.headers
 
@@ -154,13 +167,16 @@ def test_without_tokens_configured_keys_share_one_anonymous_scope(client):
 def test_a_failed_first_attempt_is_not_kept(secured, feature):
     """A 4xx created nothing: the key is free for the corrected request."""
     collection = f"/v1/{feature}/"
-    invalid = secured.post(collection, json={"name": ""}, headers=keyed())
+    document = body(secured, feature)
+    invalid = secured.post(
+        collection, json={**document, "not_a_field": ""}, headers=keyed()
+    )
     assert_problem(invalid, 400, with_errors=True)
     not_json = secured.post(
         collection, data="name=x", content_type="text/plain", headers=keyed()
     )
     assert_problem(not_json, 415)
-    fixed = secured.post(collection, json={"name": "fixed"}, headers=keyed())
+    fixed = secured.post(collection, json=document, headers=keyed())
     assert fixed.status_code == 201
     assert "Idempotent-Replayed" not in fixed.headers
     assert total(secured, feature) == 1
@@ -177,11 +193,13 @@ def test_the_response_is_kept_for_24_hours(secured, secured_app):
 def test_once_the_response_expires_the_key_is_new(make_app, feature):
     collection = f"/v1/{feature}/"
     client = make_app(API_TOKENS=TOKENS, IDEMPOTENCY_KEY_TTL=1).test_client()
-    first = client.post(collection, json={"name": "y"}, headers=keyed())
-    replay = client.post(collection, json={"name": "y"}, headers=keyed())
+    document = body(client, feature)
+    first = client.post(collection, json=document, headers=keyed())
+    replay = client.post(collection, json=document, headers=keyed())
     assert replay.headers["Idempotent-Replayed"] == "true"
     time.sleep(1.2)
-    after = client.post(collection, json={"name": "y"}, headers=keyed())
+    # Another body with the same key: a 422 while the key was kept.
+    after = client.post(collection, json=body(client, feature, 1), headers=keyed())
     assert after.status_code == 201
     assert "Idempotent-Replayed" not in after.headers
     assert after.get_json()["id"] != first.get_json()["id"]
@@ -220,12 +238,14 @@ def test_a_repeat_while_the_first_runs_is_409_with_retry_after(
     collection = f"/v1/{feature}/"
     model = _model_of(feature)
     held = HeldCreate(model)
+    slow = body(secured_app.test_client(), feature)
+    other_body = body(secured_app.test_client(), feature, 1)
     held.install(monkeypatch)
     first = {}
 
     def post_first():
         first["response"] = secured_app.test_client().post(
-            collection, json={"name": "slow"}, headers=keyed()
+            collection, json=slow, headers=keyed()
         )
 
     thread = threading.Thread(target=post_first)
@@ -233,10 +253,10 @@ def test_a_repeat_while_the_first_runs_is_409_with_retry_after(
     try:
         assert held.entered.wait(10)
         client = secured_app.test_client()
-        busy = client.post(collection, json={"name": "slow"}, headers=keyed())
+        busy = client.post(collection, json=slow, headers=keyed())
         assert_problem(busy, 409)
         assert busy.headers["Retry-After"] == "1"
-        other = client.post(collection, json={"name": "other"}, headers=keyed())
+        other = client.post(collection, json=other_body, headers=keyed())
         assert_problem(other, 422)
         with secured_app.app_context():
             (key,) = redis_store.keys("*idempotency*")
@@ -245,9 +265,7 @@ def test_a_repeat_while_the_first_runs_is_409_with_retry_after(
         held.go_on.set()
         thread.join(10)
     assert first["response"].status_code == 201
-    replay = secured_app.test_client().post(
-        collection, json={"name": "slow"}, headers=keyed()
-    )
+    replay = secured_app.test_client().post(collection, json=slow, headers=keyed())
     assert replay.headers["Idempotent-Replayed"] == "true"
     assert replay.get_json() == first["response"].get_json()
 
@@ -258,10 +276,10 @@ def _model_of(feature):
     return docs.model
 
 
-def _post(url, token, key, name):
+def _post(url, token, key, document):
     request = urllib.request.Request(
         url,
-        data=json.dumps({"name": name}).encode(),
+        data=json.dumps(document).encode(),
         method="POST",
         headers={"Content-Type": "application/json", **keyed(key, token)},
     )
@@ -276,10 +294,11 @@ def _post(url, token, key, name):
 def test_16_concurrent_repeats_of_one_key_make_one_record(live_server, feature):
     url = f"{live_server.url}/v1/{feature}/"
     barrier = threading.Barrier(16)
+    document = body(live_server.app.test_client(), feature, token=live_server.token)
 
     def post(_):
         barrier.wait()
-        return _post(url, live_server.token, "raced-key", "raced")
+        return _post(url, live_server.token, "raced-key", document)
 
     with ThreadPoolExecutor(16) as pool:
         results = list(pool.map(post, range(16)))
@@ -299,15 +318,16 @@ def test_without_redis_a_keyed_post_is_503_and_others_are_served(
     secured, redis_server, feature
 ):
     collection = f"/v1/{feature}/"
+    document = body(secured, feature)
     redis_server.stop()
     try:
-        keyed_post = secured.post(collection, json={"name": "x"}, headers=keyed())
+        keyed_post = secured.post(collection, json=document, headers=keyed())
         assert_problem(keyed_post, 503)
         assert keyed_post.headers["Retry-After"]
-        plain = secured.post(collection, json={"name": "x"}, headers=bearer(TOKENS[0]))
-        if feature == "foo":  # SQL: served as if Redis did not exist
+        plain = secured.post(collection, json=document, headers=bearer(TOKENS[0]))
+        if issubclass(_model_of(feature), SqlModel):  # served as without Redis
             assert plain.status_code == 201
-            assert secured.get("/v1/foo/").get_json()["total"] == 1
+            assert total(secured, feature) == 1
         else:
             assert_problem(plain, 503)
     finally:
