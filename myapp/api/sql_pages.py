@@ -161,7 +161,8 @@ class SqlPages:
         table = cls.table
         conditions = [
             COMPARE[operator](
-                table.c[name], sa.bindparam(f"filter_{index}", type_=table.c[name].type)
+                table.c[name],
+                sa.bindparam(f"filter_{index}", type_=_filter_type(table.c[name])),
             )
             for index, (name, operator) in enumerate(filter_shape)
         ]
@@ -238,3 +239,11 @@ class SqlPages:
             rows = rows[: query.limit]
             next_position = tuple(rows[-1][key.name] for key in keys)
         return Page([cls(row) for row in rows], counted, next_position)
+
+
+def _filter_type(column: sa.Column[Any]) -> Any:
+    """A filter takes any 64-bit integer, also on a 32-bit column (a reference):
+    bound as BIGINT, a value no row can hold matches nothing instead of failing."""
+    if isinstance(column.type, sa.Integer):
+        return sa.BigInteger()
+    return column.type

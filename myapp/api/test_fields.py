@@ -351,3 +351,13 @@ def test_a_reference_made_while_its_target_is_deleted_never_dangles(
 
 def test_parse_date_time_cuts_beyond_microseconds():
     assert parse_date_time("2024-01-01T00:00:00.9999999Z").microsecond == 999999
+
+
+@pytest.mark.parametrize("value", [-(2**63), 0, 2**31, 2**63 - 1])
+def test_a_reference_filter_beyond_the_ids_matches_nothing(client, author, value):
+    """Any 64-bit integer is a filter value; no id is out there, so no match."""
+    client.post(BOOK, json={"title": "t", "author_id": author["id"]})
+    response = client.get(f"{BOOK}?author_id={value}")
+    assert response.status_code == 200, response.data
+    assert response.get_json()["items"] == []
+    assert response.get_json()["total"] == 0
