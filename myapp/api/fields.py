@@ -11,7 +11,7 @@ import math
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 INT64_MIN = -(2**63)
@@ -81,29 +81,22 @@ def rfc3339(moment: datetime) -> str:
     return moment.isoformat(timespec="microseconds") + "Z"
 
 
-def _is_date(value: object) -> bool:
-    if not isinstance(value, str):
-        return True  # the type keyword reports it
-    try:
-        parse_date(value)
-    except (ValueError, OverflowError):
-        return False
-    return True
+def _parses(parse: Callable[[str], object]) -> Callable[[object], bool]:
+    """A format check: a string must parse; other types the type keyword reports."""
+
+    def check(value: object) -> bool:
+        if not isinstance(value, str):
+            return True
+        try:
+            parse(value)
+        except (ValueError, OverflowError):
+            return False
+        return True
+
+    return check
 
 
-def _is_date_time(value: object) -> bool:
-    if not isinstance(value, str):
-        return True  # the type keyword reports it
-    try:
-        parse_date_time(value)
-    except (ValueError, OverflowError):
-        return False
-    return True
-
-
-# Format checks for jsonschema (registered by SchemaValidator): strict, and the
-# same functions that parse the values for the stores and the filters.
-FORMAT_CHECKS = {"date": _is_date, "date-time": _is_date_time}
+FORMAT_CHECKS = {"date": _parses(parse_date), "date-time": _parses(parse_date_time)}
 
 
 def exact_float(value: Any) -> float | None:
