@@ -7,9 +7,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from flask import Blueprint
+from flask_restx import Resource
 
 from myapp import create_app
 from myapp.api import auth
+from myapp.api.feature_api import FeatureApi
 from myapp.settings import ConfigError
 from myapp_testing.contract import assert_problem
 
@@ -206,6 +209,50 @@ def test_reads_need_no_token(make_app):
     client = make_app(API_TOKENS=[SECRET]).test_client()
     assert client.get("/v1/foo/").status_code == 200
     assert client.get("/health").status_code == 200
+
+
+def decorated_feature():
+    """A feature whose resource has method decorators: restx dispatches it."""
+    blueprint = Blueprint("decorated", __name__)
+    api = FeatureApi(blueprint, "decorated", title="Decorated", version="1")
+    ns = api.namespace("decorated", path="/decorated")
+    calls = []
+
+    def noted(method):
+        def noting(*args, **kwargs):
+            calls.append(method.__name__)
+            return method(*args, **kwargs)
+
+        return noting
+
+    @ns.route("/")
+    class Decorated(Resource):
+        method_decorators = [noted]
+
+        def get(self):
+            return {"read": True}
+
+        def post(self):
+            return {"written": True}, 201
+
+    return blueprint, calls
+
+
+def test_writes_dispatched_by_restx_need_a_token_too(make_app):
+    blueprint, calls = decorated_feature()
+    app = make_app(API_TOKENS=[SECRET])
+    app.register_blueprint(blueprint, url_prefix="/v1")
+    client = app.test_client()
+    refused = client.post("/v1/decorated/", json={})
+    assert_problem(refused, 401)
+    assert refused.headers["WWW-Authenticate"] == "Bearer"
+    assert calls == []
+    read = client.get("/v1/decorated/")
+    assert (read.status_code, read.get_json()) == (200, {"read": True})
+    token = {"Authorization": f"Bearer {SECRET}"}
+    written = client.post("/v1/decorated/", json={}, headers=token)
+    assert (written.status_code, written.get_json()) == (201, {"written": True})
+    assert calls == ["get", "post"]
 
 
 def test_tokens_are_never_logged(make_app, capture_log):

@@ -28,7 +28,7 @@ def _token_is_valid(token: str, tokens: Iterable[str]) -> bool:
 
 
 def require_token_for_writes() -> None:
-    """A before_request hook for feature blueprints.
+    """401 for a write without a valid token; every feature's views call it first.
 
     Configured tokens always win: AUTH_DISABLED only lets production start without
     any (myapp.settings), it never opens writes while tokens are set.

@@ -21,7 +21,7 @@ from werkzeug.sansio.response import Response as BaseResponse
 from werkzeug.wrappers import Response
 
 from . import openapi
-from .auth import require_token_for_writes
+from .auth import WRITE_METHODS, require_token_for_writes
 from .bodies import JSON, MERGE_PATCH
 from .problems import PROBLEM_MIMETYPE
 
@@ -87,7 +87,6 @@ class FeatureApi(Api):
         # and the JSON Schema behind each of the spec's definitions.
         self.crud_docs: list[Any] = []
         self.json_schemas: dict[str, dict] = {}
-        blueprint.before_request(require_token_for_writes)
         blueprint.add_url_rule(
             f"/{name}/openapi.json", "openapi", self._serve_openapi, methods=["GET"]
         )
@@ -103,17 +102,35 @@ class FeatureApi(Api):
         return original_handler(e)
 
     def output(self, view: Any) -> Callable[..., Any]:
+        """A resource's view: writes need a token (auth.py) before anything else.
+
+        Checked here, where the method is known, rather than in a hook that
+        every read would run too.
+        """
+        dispatch = self._plain_dispatch(view) or super().output(view)
+        if not WRITE_METHODS & set(view.methods):
+            return dispatch
+
+        @functools.wraps(dispatch)
+        def guarded(**kwargs: Any) -> Any:
+            if request.method in WRITE_METHODS:
+                require_token_for_writes()
+            return dispatch(**kwargs)
+
+        return guarded
+
+    def _plain_dispatch(self, view: Any) -> Callable[..., Any] | None:
         """A feature's resource as a plain view: its method, called straight.
 
         restx would make a Resource per request, look its method up by name, run
         its payload validation (off: schemas.py validates) and check the result
         twice; for a resource with nothing to decorate or validate, one instance
         and a table of its methods answer the same. Anything else (restx's own
-        views, decorated or validating resources) keeps restx's dispatch.
+        views, decorated or validating resources) keeps restx's dispatch: None.
         """
         resource = view.view_class
         if not self._dispatches_plainly(resource):
-            return super().output(view)
+            return None
         instance = resource(self)
         handlers = {
             method: getattr(instance, method.lower()) for method in view.methods

@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from flask import Flask, current_app, request
+from flask import Flask, Request, current_app, request
 from prometheus_client import (
     CONTENT_TYPE_PLAIN_0_0_4,
     CollectorRegistry,
@@ -40,8 +40,10 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
     multiprocess,
+    values,
 )
 from werkzeug.exceptions import HTTPException, NotFound
+from werkzeug.routing import Rule
 from werkzeug.wrappers import Response
 
 from . import metrics_files
@@ -77,6 +79,26 @@ REQUEST_BUCKETS = (
 STORE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5)
 
 MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+
+# The library asks for the process id on every write, to notice a fork; a
+# system call each time. This process's id, kept current at every fork, answers
+# the same.
+_pid = os.getpid()
+
+
+def _new_pid() -> None:
+    global _pid
+    _pid = os.getpid()
+
+
+def _current_pid() -> int:
+    return _pid
+
+
+if MULTIPROCESS:
+    os.register_at_fork(after_in_child=_new_pid)
+    # Before any metric is made: each takes its value class when made.
+    values.ValueClass = values.MultiProcessValue(process_identifier=_current_pid)
 # The same series in one process as summed over workers (which have no _created).
 disable_created_metrics()
 
@@ -168,14 +190,25 @@ def store_call(store: str, operation: str) -> Callable[[F], F]:
 ROUTE = "myapp.route"
 
 
-def note_route(error: BaseException | None = None) -> None:
-    """teardown_request: keep the matched rule (``/v1/foo/<int:id>``) in the environ.
+class RouteNotingRequest(Request):
+    """A request that notes the rule it matched (``/v1/foo/<int:id>``) in its
+    environ as Flask sets it, for RequestMetrics to label the request with.
 
-    Teardown runs for every request Flask handled, answered or failed.
+    Flask matches once per request, before any hook or view runs, so every
+    request that matched a rule is labelled by it, answered or failed.
     """
-    rule = request.url_rule
-    if rule is not None:
-        request.environ[ROUTE] = rule.rule
+
+    _url_rule: Rule | None = None
+
+    @property
+    def url_rule(self) -> Rule | None:
+        return self._url_rule
+
+    @url_rule.setter
+    def url_rule(self, rule: Rule | None) -> None:
+        self._url_rule = rule
+        if rule is not None:
+            self.environ[ROUTE] = rule.rule
 
 
 class RequestMetrics:
@@ -322,5 +355,5 @@ def init_app(app: Flask) -> None:
         return
     _start_process()
     _recording = True
-    app.teardown_request(note_route)
+    app.request_class = RouteNotingRequest
     app.wsgi_app = RequestMetrics(app.wsgi_app)  # type: ignore[method-assign]
