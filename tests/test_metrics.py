@@ -5,6 +5,11 @@ the values before and after what it does and checks the difference. Several
 worker processes summed are tested under uWSGI in test_metrics_uwsgi.py.
 """
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -12,6 +17,7 @@ from myapp.settings import ConfigError
 from myapp.api.metrics import OTHER_METHOD, UNMATCHED
 from myapp_testing.contract import assert_problem
 
+ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "metrics-token-value"
 API_TOKEN = "api-token-value"
 TEXT_FORMAT = "text/plain; version=0.0.4; charset=utf-8"
@@ -157,3 +163,43 @@ def test_a_metrics_token_that_is_not_a_string_stops_the_start(make_app, token):
 def test_an_otlp_endpoint_that_is_not_a_url_stops_the_start(make_app, endpoint):
     with pytest.raises(ConfigError, match="OTLP_ENDPOINT"):
         make_app(OTLP_ENDPOINT=endpoint)
+
+
+# A child process in multiprocess mode: a count before a fork, one in the forked
+# child, one in the parent after the child is gone; then the summed exposition.
+FORKED = """
+import os, sys
+from myapp.api import metrics
+counted = metrics.REQUESTS.labels("GET", "/forked", "200")
+counted.inc()
+child = os.fork()
+if child == 0:
+    counted.inc()
+    os._exit(0)
+os.waitpid(child, 0)
+counted.inc()
+sys.stdout.write(metrics.exposition().decode())
+"""
+
+
+def test_a_forked_process_counts_in_files_of_its_own(tmp_path):
+    """Each process writes its own file: a child forked after counting neither
+    overwrites its parent's values nor loses its own."""
+    result = subprocess.run(
+        [sys.executable, "-c", FORKED],
+        cwd=ROOT,
+        env=dict(os.environ, PROMETHEUS_MULTIPROC_DIR=str(tmp_path)),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    families = text_string_to_metric_families(result.stdout)
+    counts = [
+        sample.value
+        for family in families
+        for sample in family.samples
+        if sample.name == "http_requests_total" and sample.labels["route"] == "/forked"
+    ]
+    assert counts == [3.0]
+    assert len(list(tmp_path.glob("counter_*.db"))) == 2
