@@ -218,6 +218,7 @@ def test_the_list_indexes_exist(things_table, app):
             "created_at",
             "id",
         ]
+        assert columns[f"ix_test_typed_things_{field}_count"] == [field]
 
 
 # --- totals at the bound ------------------------------------------------------
