@@ -21,12 +21,15 @@ Settings (environment): BENCH_DURATION (seconds per scenario run, 6),
 BENCH_CEILING_DURATION (4), BENCH_ROUNDS (3), BENCH_CONNECTIONS (16), BENCH_THREADS
 (uWSGI threads per worker, 1), BENCH_SEED (records of each kind, 1000),
 BENCH_REFERENCE (1: also measure bench/bare.py and bench/fastapi_app.py; 0: the
-service and the ceiling only), BENCH_METRICS_OFF (0; 1: also run
-the service with MYAPP_METRICS_ENABLED=false on the same stores and, after each
-scenario run, load both services at once with the same scenario: on/off is the
-median of their req/s ratios, so both see the same machine whatever else runs).
+service and the ceiling only), BENCH_METRICS_OFF (0; 1: also run the service with
+MYAPP_METRICS_ENABLED=false on the same stores, right after the service in each
+round: on/off is the median over rounds of their req/s ratio), BENCH_BASELINE (a
+commit: also serve the service as it was at that commit, from `git archive`, on a
+database and a Redis key prefix of its own, seeded alike, after the service in
+each round: "x baseline" is the median of the service's req/s over its).
 """
 
+import dataclasses
 import datetime
 import http.client
 import json
@@ -39,7 +42,6 @@ import statistics
 import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import redis
@@ -115,10 +117,14 @@ REFERENCES = ("bare", "fastapi")
 METRICS_OFF = setting("METRICS_OFF", 0)
 # Metrics on may cost at most this share of the req/s of metrics off.
 METRICS_COST_LIMIT = 0.05
+# Also measure the service as it was at this commit (e.g. before a change).
+BASELINE = os.environ.get("BENCH_BASELINE", "")
+# Servers measured after the service in each round, and compared with it.
+TWINS = (("metrics_off",) if METRICS_OFF else ()) + (("baseline",) if BASELINE else ())
 # The whole run stops here whatever is left: the rounds' runs plus ten minutes
 # for the start, the seeding, the warm-up and the memory run (about 9 minutes at
 # 3 rounds with the references).
-RUNS_PER_SCENARIO = 1 + 2 * REFERENCE + METRICS_OFF
+RUNS_PER_SCENARIO = 1 + 2 * REFERENCE + len(TWINS)
 TIME_BUDGET = 600 + ROUNDS * len(SCENARIOS) * (
     CEILING_DURATION + 2 + RUNS_PER_SCENARIO * (DURATION + 2)
 )
@@ -145,9 +151,9 @@ def service_environment(database_url, redis_url, token):
     return environment
 
 
-def start_bench_uwsgi(processes, name, environment, workdir, extra=()):
-    """uWSGI with the production ini, an HTTP socket and the bench's flags;
-    returned (process, HTTP port) once ``name``'s page answers."""
+def start_bench_uwsgi(processes, name, environment, workdir, extra=(), checkout=ROOT):
+    """uWSGI with the production ini (``checkout``'s), an HTTP socket and the
+    bench's flags; returned (process, HTTP port) once ``name``'s page answers."""
     server = start_uwsgi(
         processes,
         name,
@@ -156,8 +162,40 @@ def start_bench_uwsgi(processes, name, environment, workdir, extra=()):
         ready_path={"ceiling": "/", "bare": "/v1/bar/"}.get(name, "/health"),
         http_port=free_port(),
         extra=[*UWSGI_HTTP_FLAGS, *extra],
+        checkout=checkout,
     )
     return server.process, server.http_port
+
+
+@dataclasses.dataclass
+class Stores:
+    """Where a server keeps its records, and the last foo seeded there."""
+
+    database_url: str
+    bar_keys: str
+    last_seeded_foo: int = 0
+
+
+def migrate(checkout, environment):
+    """``flask db upgrade`` with ``checkout``'s migrations."""
+    subprocess.run(
+        [str(VENV_BIN / "flask"), "db", "upgrade"],
+        cwd=checkout,
+        env=environment,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+
+
+def create_database(server_url, name):
+    """A new database on the server of ``server_url``; its URL."""
+    engine = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+    url = sa.engine.make_url(server_url).set(database=name)
+    return url.render_as_string(hide_password=False)
 
 
 def start_fastapi(processes, environment, workdir):
@@ -397,26 +435,47 @@ def print_table(report):
         )
     if metrics_off:
         print(
-            "off req/s, on/off: the service with metrics off, and the median over"
-            " rounds of req/s with metrics on / off, both loaded at once"
-            f" (limit {1 - METRICS_COST_LIMIT:.2f})."
+            "off req/s, on/off: the service with metrics off, run right after the"
+            " service in each round, and the median over rounds of req/s with"
+            f" metrics on / off (limit {1 - METRICS_COST_LIMIT:.2f})."
         )
-    if reference:
+    others = [
+        server
+        for server in ("bare", "fastapi", "metrics_off", "baseline")
+        if server in report["scenarios"][SCENARIOS[0]]
+    ]
+    if others:
         print(
-            f"\n{'CPU per request':<15} {'service us':>10} {'bare us':>8}"
-            f" {'FastAPI us':>10} {'x bare':>6} {'x FastAPI':>9}"
+            f"\n{'CPU per request':<15} {'service us':>10}"
+            + "".join(f" {server + ' us':>14}" for server in others)
+            + "".join(f" {'x ' + server:>13}" for server in others)
         )
         for name in SCENARIOS:
             result = report["scenarios"][name]
             print(
-                f"{name:<15} {result['cpu_us']:>10.0f} {result['bare']['cpu_us']:>8.0f}"
-                f" {result['fastapi']['cpu_us']:>10.0f} {result['cpu_x_bare']:>6.2f}"
-                f" {result['cpu_x_fastapi']:>9.2f}"
+                f"{name:<15} {result['cpu_us']:>10.0f}"
+                + "".join(f" {result[server]['cpu_us']:>14.0f}" for server in others)
+                + "".join(f" {result['cpu_x_' + server]:>13.2f}" for server in others)
             )
         print(
             "CPU per request: the server's processes' user + system time over its"
-            " requests (median over rounds); x: the reference's over the service's,"
+            " requests (median over rounds); x: the other's over the service's,"
             " round by round (above 1: the service spends less)."
+        )
+    if "baseline" in others:
+        print(
+            f"\nThe service against itself at {report['settings']['baseline']}"
+            " (baseline), right after it in each round:"
+        )
+        print(f"{'scenario':<11} {'baseline req/s':>14} {'x baseline':>10}")
+        for name in SCENARIOS:
+            result = report["scenarios"][name]
+            print(
+                f"{name:<11} {result['baseline']['rps_median']:>14.0f}"
+                f" {result['x_baseline']:>10.2f}"
+            )
+        print(
+            "x baseline: median over rounds of the service's req/s over the baseline's."
         )
     missed = [name for name in SCENARIOS if not report["scenarios"][name]["met"]]
     if missed:
@@ -441,14 +500,7 @@ class Bench:
         redis_server = start_redis(self.processes, self.workdir)
         self.redis_url = redis_url = redis_server.url
         environment = service_environment(database_url, redis_url, self.token)
-        subprocess.run(
-            [str(VENV_BIN / "flask"), "db", "upgrade"],
-            cwd=ROOT,
-            env=environment,
-            check=True,
-            capture_output=True,
-            timeout=120,
-        )
+        migrate(ROOT, environment)
         log(f"starting the servers (uWSGI, 2 processes x {UWSGI_THREADS} threads)")
         self.service, service_port = start_bench_uwsgi(
             self.processes, "service", environment, self.workdir
@@ -456,13 +508,18 @@ class Bench:
         self.ports = {"service": service_port}
         # Each server's master, whose process tree's CPU time each run reads.
         self.pids = {"service": self.service.pid}
+        # Where each server keeps its records (the references share the service's).
+        self.stores = {"service": Stores(database_url, BAR_KEYS)}
         if METRICS_OFF:
-            _, self.ports["metrics_off"] = start_bench_uwsgi(
+            process, self.ports["metrics_off"] = start_bench_uwsgi(
                 self.processes,
                 "metrics_off",
                 dict(environment, MYAPP_METRICS_ENABLED="false"),
                 self.workdir,
             )
+            self.pids["metrics_off"] = process.pid
+        if BASELINE:
+            self.start_baseline()
         # The ceiling and the reference: the same ini and flags, another module.
         others = {"ceiling": "ceiling:app"}
         if REFERENCE:
@@ -480,35 +537,74 @@ class Bench:
             self.pids["fastapi"] = process.pid
         self.service_port = service_port
         log(f"seeding {SEED} foos and {SEED} bars through the API")
-        self.ids_files = []
-        for feature in ("foo", "bar"):
-            path = self.workdir / f"{feature}_ids.txt"
-            ids = seed(self.service_port, self.token, feature, SEED)
-            path.write_text("\n".join(ids) + "\n")
-            self.ids_files.append(path)
-            if feature == "foo":
-                self.last_seeded_foo = max(map(int, ids))
+        self.ids_files = {}
+        for server in self.stores:
+            self.ids_files[server] = self.seed(server)
 
-    def trim(self):
+    def start_baseline(self):
+        """The service as it was at BASELINE, on stores of its own, under uWSGI."""
+        checkout = self.workdir / "baseline"
+        checkout.mkdir()
+        archive = subprocess.run(
+            ["git", "-C", str(ROOT), "archive", BASELINE],
+            capture_output=True,
+            check=True,
+            timeout=60,
+        )
+        subprocess.run(
+            ["tar", "-x", "-C", str(checkout)],
+            input=archive.stdout,
+            check=True,
+            timeout=60,
+        )
+        database_url = create_database(self.database_url, "myapp_baseline")
+        environment = dict(
+            service_environment(database_url, self.redis_url, self.token),
+            MYAPP_REDIS_KEY_PREFIX="baseline:",
+        )
+        migrate(checkout, environment)
+        process, self.ports["baseline"] = start_bench_uwsgi(
+            self.processes, "baseline", environment, self.workdir, checkout=checkout
+        )
+        self.pids["baseline"] = process.pid
+        self.stores["baseline"] = Stores(database_url, "baseline:bar:")
+
+    def seed(self, server):
+        """Seed ``server``'s stores through its API; the files of the ids."""
+        files = []
+        for feature in ("foo", "bar"):
+            path = self.workdir / f"{server}_{feature}_ids.txt"
+            ids = seed(self.ports[server], self.token, feature, SEED)
+            path.write_text("\n".join(ids) + "\n")
+            files.append(path)
+            if feature == "foo":
+                self.stores[server].last_seeded_foo = max(map(int, ids))
+        return files
+
+    def trim(self, server):
         """Remove what create runs added, so every read sees the seeded records.
 
         Otherwise the faster a create run, the longer the list runs after it count.
         """
+        stores = self.stores.get(server, self.stores["service"])
         engine = sa.create_engine(
-            self.database_url, poolclass=sa.pool.NullPool, isolation_level="AUTOCOMMIT"
+            stores.database_url,
+            poolclass=sa.pool.NullPool,
+            isolation_level="AUTOCOMMIT",
         )
         with engine.connect() as connection:
             connection.execute(
-                sa.text("DELETE FROM foo WHERE id > :id"), {"id": self.last_seeded_foo}
+                sa.text("DELETE FROM foo WHERE id > :id"),
+                {"id": stores.last_seeded_foo},
             )
             connection.execute(sa.text("VACUUM ANALYZE foo"))
         engine.dispose()
         client = redis.Redis.from_url(self.redis_url)
-        index = BAR_KEYS + "index"
+        index = stores.bar_keys + "index"
         added = client.zrange(index, SEED, -1)
         for start in range(0, len(added), 1000):
             client.delete(
-                *[BAR_KEYS.encode() + id for id in added[start : start + 1000]]
+                *[stores.bar_keys.encode() + id for id in added[start : start + 1000]]
             )
         client.zremrangebyrank(index, SEED, -1)
         client.close()
@@ -523,37 +619,20 @@ class Bench:
         server = server or ("ceiling" if kind == "ceiling" else "service")
         port = self.ports[server]
         pid = self.pids.get(server)
+        ids_files = self.ids_files.get(server, self.ids_files["service"])
         before = cpu_seconds(pid) if pid else None
-        figures = wrk(port, kind, duration, self.ids_files, self.token, **kwargs)
+        figures = wrk(port, kind, duration, ids_files, self.token, **kwargs)
         if pid:
             spent = cpu_seconds(pid) - before
             figures["cpu_us"] = spent * 1e6 / max(figures["requests"], 1)
         if kind.startswith("create_") or kind == "mixed":
-            self.trim()
-        return figures
-
-    def measure_side_by_side(self, kind, duration=DURATION):
-        """``kind`` against the service and its metrics-off twin at the same time.
-
-        Run at once, both share the CPUs and whatever else loads the machine, so
-        the ratio of their req/s is what metrics cost, not how the load drifted.
-        """
-        with ThreadPoolExecutor(2) as pool:
-            on, off = [
-                pool.submit(
-                    wrk, self.ports[server], kind, duration, self.ids_files, self.token
-                )
-                for server in ("service", "metrics_off")
-            ]
-            figures = on.result(), off.result()
-        if kind.startswith("create_"):
-            self.trim()
+            self.trim(server)
         return figures
 
     def wrk_command(self, kind, server="service"):
         """What to type to load the service by hand (--serve)."""
         port = self.ports[server]
-        files = " ".join(map(str, self.ids_files))
+        files = " ".join(map(str, self.ids_files["service"]))
         return (
             f"wrk -t {WRK_THREADS} -c {CONNECTIONS} -d 30s -s {SCRIPT}"
             f" http://127.0.0.1:{port}/ -- {kind} {files} {self.token}"
@@ -572,7 +651,7 @@ def serve(bench):
     lines += [
         f"token: {bench.token}",
         f"stores: {bench.database_url} {bench.redis_url}",
-        f"ids: {' '.join(map(str, bench.ids_files))}",
+        f"ids: {' '.join(map(str, bench.ids_files['service']))}",
         f"load: {bench.wrk_command('get_foo')}",
         "profile: venv/bin/py-spy record -p WORKER -d 20 -o profile.svg",
         "Ctrl-C stops everything.",
@@ -589,8 +668,8 @@ def run(bench):
     log("warming up")
     for kind in ["ceiling", *SCENARIOS]:
         bench.measure(kind, 2)
-        if METRICS_OFF and kind != "ceiling":
-            bench.measure(kind, 2, server="metrics_off")
+        for server in TWINS if kind != "ceiling" else ():
+            bench.measure(kind, 2, server=server)
     rss_warm = worker_rss(bench.service.pid)
     log(f"memory: {MEMORY_REQUESTS} more requests, every scenario in turn")
     mixed = bench.measure(
@@ -603,17 +682,26 @@ def run(bench):
     # follows a ceiling run of its own, and its ratio is to that one.
     samples = {kind: [] for kind in ["ceiling", *SCENARIOS]}
     ratios = {kind: [] for kind in SCENARIOS}
-    # Each reference's runs, and its req/s over the ceiling's just before.
-    references = {
+    # The runs of each server the service is compared with, and their req/s over
+    # the ceiling's just before: the references run before the service in each
+    # round, its twins (metrics off, the baseline) right after it.
+    references = REFERENCES if REFERENCE else ()
+    compared = {
         server: {
             "samples": {kind: [] for kind in SCENARIOS},
             "ratios": {kind: [] for kind in SCENARIOS},
         }
-        for server in (REFERENCES if REFERENCE else ())
+        for server in (*references, *TWINS)
     }
-    off_samples = {kind: [] for kind in SCENARIOS}
-    # req/s with metrics on over req/s with metrics off, run beside it.
-    on_off = {kind: [] for kind in SCENARIOS}
+
+    def measure_compared(servers, kind, ceiling_run):
+        for server in servers:
+            compared_run = bench.measure(kind, server=server)
+            compared[server]["samples"][kind].append(compared_run)
+            compared[server]["ratios"][kind].append(
+                compared_run["rps"] / ceiling_run["rps"]
+            )
+
     for round_number in range(1, ROUNDS + 1):
         log(f"round {round_number}/{ROUNDS}")
         for kind in SCENARIOS:
@@ -621,17 +709,11 @@ def run(bench):
                 raise RuntimeError(f"over the time budget ({TIME_BUDGET} s)")
             ceiling_run = bench.measure("ceiling", CEILING_DURATION)
             samples["ceiling"].append(ceiling_run)
-            for server, runs in references.items():
-                reference_run = bench.measure(kind, server=server)
-                runs["samples"][kind].append(reference_run)
-                runs["ratios"][kind].append(reference_run["rps"] / ceiling_run["rps"])
+            measure_compared(references, kind, ceiling_run)
             run = bench.measure(kind)
             samples[kind].append(run)
             ratios[kind].append(run["rps"] / ceiling_run["rps"])
-            if METRICS_OFF:
-                on_run, off_run = bench.measure_side_by_side(kind)
-                off_samples[kind].append(off_run)
-                on_off[kind].append(on_run["rps"] / off_run["rps"])
+            measure_compared(TWINS, kind, ceiling_run)
 
     ceiling = summarise(samples["ceiling"])
     report = {
@@ -650,6 +732,7 @@ def run(bench):
             "seeded": SEED,
             "reference": bool(REFERENCE),
             "metrics_off": bool(METRICS_OFF),
+            "baseline": BASELINE or None,
         },
         "ceiling": ceiling,
         "scenarios": {},
@@ -668,11 +751,11 @@ def run(bench):
         result = summarise(samples[name])
         result["ratios"] = ratios[name]
         result["ratio"] = statistics.median(ratios[name])
-        for server, runs in references.items():
+        for server, runs in compared.items():
             reference = result[server] = summarise(runs["samples"][name])
             reference["ratios"] = runs["ratios"][name]
             reference["ratio"] = statistics.median(runs["ratios"][name])
-            # The service over the reference, round by round (the same load).
+            # The service over the other, round by round (the same load).
             pairs = list(zip(result["samples"], reference["samples"]))
             result[f"x_{server}"] = statistics.median(
                 ours["rps"] / theirs["rps"] for ours, theirs in pairs
@@ -680,15 +763,13 @@ def run(bench):
             result[f"p99_x_{server}"] = statistics.median(
                 ours["p99_us"] / theirs["p99_us"] for ours, theirs in pairs
             )
-            # CPU per request, the reference's over the service's: above 1, the
+            # CPU per request, the other's over the service's: above 1, the
             # service spends less on a request.
             result[f"cpu_x_{server}"] = statistics.median(
                 theirs["cpu_us"] / ours["cpu_us"] for ours, theirs in pairs
             )
         if METRICS_OFF:
-            result["metrics_off"] = summarise(off_samples[name])
-            result["metrics_off"]["on_off"] = on_off[name]
-            result["on_off"] = statistics.median(on_off[name])
+            result["on_off"] = result["x_metrics_off"]
             result["metrics_cost_met"] = result["on_off"] >= 1 - METRICS_COST_LIMIT
         result["target"] = TARGETS[name]
         result["met"] = result["p99_ms"] < P99_LIMIT_MS and result["errors"] == 0
