@@ -37,6 +37,31 @@ redis.call('SET', KEYS[1], ARGV[2])
 return 1
 """
 
+# A page at once: the count, limit + 1 index entries (is there a next page?) from
+# a rank (offset) or after a sequence (cursor), and the first limit records. The
+# record keys are made from the entries, so they are not in KEYS: like MGET,
+# this needs every key on one server (no Redis Cluster).
+PAGE = """
+local count = redis.call('ZCARD', KEYS[1])
+local limit = tonumber(ARGV[3])
+local entries
+if ARGV[1] == 'rank' then
+  entries = redis.call('ZRANGE', KEYS[1], ARGV[2], ARGV[2] + limit, 'WITHSCORES')
+else
+  entries = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ARGV[2], '+inf',
+                       'WITHSCORES', 'LIMIT', 0, limit + 1)
+end
+local keys = {}
+for i = 1, math.min(#entries / 2, limit) do
+  keys[i] = ARGV[4] .. entries[2 * i - 1]
+end
+local records = {}
+if #keys > 0 then
+  records = redis.call('MGET', unpack(keys))
+end
+return {count, entries, records}
+"""
+
 DELETE_IF_UNCHANGED = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('DEL', KEYS[1])
@@ -118,41 +143,20 @@ class RedisModel(StoredModel):
         """A page in creation order: by rank (offset) or after a sequence (cursor).
 
         The index is scored by creation sequence, so a cursor page is a range by
-        score, of constant cost at any depth; ZCARD is O(1). One entry more than
-        the page is read, to know whether another page follows.
+        score, of constant cost at any depth; ZCARD is O(1). One script reads the
+        count, the entries and the records in one round trip and one snapshot.
         """
-        index = cls._key("index")
-        with redis_store.pipeline(transaction=False) as pipe:
-            pipe.zcard(index)
-            if query.after is None:
-                offset = cast(int, query.offset)  # a page not after a cursor has one
-                pipe.zrange(
-                    index,
-                    offset,
-                    offset + query.limit,
-                    withscores=True,
-                    score_cast_func=int,
-                )
-            else:
-                pipe.zrangebyscore(
-                    index,
-                    f"({query.after[0]}",
-                    "+inf",
-                    start=0,
-                    num=query.limit + 1,
-                    withscores=True,
-                    score_cast_func=int,
-                )
-            counted, entries = pipe.execute()
+        if query.after is None:
+            start = ("rank", cast(int, query.offset))  # a page not after a cursor
+        else:
+            start = ("after", query.after[0])
+        counted, entries, stored = _script(PAGE)(
+            keys=[cls._key("index")],
+            args=[*start, query.limit, cls._key("")],
+        )
         next_position = None
-        if len(entries) > query.limit:
-            entries = entries[: query.limit]
-            next_position = (entries[-1][1],)
-        if not entries:
-            return Page([], counted, None)
-        # A record deleted between the two reads is skipped.
-        prefix = cls._key("")
-        stored = redis_store.mget([prefix + id for id, _ in entries])
+        if len(entries) > 2 * query.limit:
+            next_position = (int(entries[2 * query.limit - 1]),)
         records = [cls(value) for value in stored if value is not None]
         return Page(records, counted, next_position)
 
