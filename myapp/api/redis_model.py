@@ -116,6 +116,11 @@ class RedisModel(StoredModel):
         return self.stored.encode()
 
     @classmethod
+    def items_bytes(cls, records: Sequence["StoredModel"]) -> bytes:
+        """The stored documents as they are, in one array: nothing to encode."""
+        return b"[%s]" % b",".join(record.as_bytes() for record in records)
+
+    @classmethod
     def _key(cls, suffix: str) -> str:
         return f"{current_app.config['REDIS_KEY_PREFIX']}{cls.kind}:{suffix}"
 

@@ -60,16 +60,13 @@ def list_records(model: Any) -> BaseResponse:
     query = paging.page_query(model)
     page = model.page(query)
     cursor = paging.next_cursor(model, query, page)
-    body = (
-        b'{"items":[%s],"total":%d,"total_exact":%s,"limit":%d,%s"next_cursor":%s}'
-        % (
-            b",".join(record.as_bytes() for record in page.records),
-            page.total,
-            b"true" if page.total_exact else b"false",
-            query.limit,
-            b"" if query.offset is None else b'"offset":%d,' % query.offset,
-            b"null" if cursor is None else encode(cursor),
-        )
+    body = b'{"items":%s,"total":%d,"total_exact":%s,"limit":%d,%s"next_cursor":%s}' % (
+        model.items_bytes(page.records),
+        page.total,
+        b"true" if page.total_exact else b"false",
+        query.limit,
+        b"" if query.offset is None else b'"offset":%d,' % query.offset,
+        b"null" if cursor is None else encode(cursor),
     )
     link = paging.link_header(query, cursor)
     return json_response(body, headers={"Link": link} if link else None)
