@@ -99,6 +99,7 @@ if MULTIPROCESS:
     os.register_at_fork(after_in_child=_new_pid)
     # Before any metric is made: each takes its value class when made.
     values.ValueClass = values.MultiProcessValue(process_identifier=_current_pid)
+
 # The same series in one process as summed over workers (which have no _created).
 disable_created_metrics()
 
