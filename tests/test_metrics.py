@@ -203,3 +203,18 @@ def test_a_forked_process_counts_in_files_of_its_own(tmp_path):
     ]
     assert counts == [3.0]
     assert len(list(tmp_path.glob("counter_*.db"))) == 2
+
+
+def test_a_refused_write_is_counted_under_its_rule(make_app):
+    """A 401 from the token check still matched a rule: labelled by it."""
+    app = make_app(API_TOKENS=[API_TOKEN])
+    client = app.test_client()
+    before = samples(client)
+    assert client.post("/v1/bar/", json={"name": "refused"}).status_code == 401
+    after = samples(client)
+    labels = {"method": "POST", "route": "/v1/bar/", "status": "401"}
+    assert (
+        value(after, "http_requests_total", **labels)
+        - value(before, "http_requests_total", **labels)
+        == 1
+    )
