@@ -205,6 +205,66 @@ def test_a_forked_process_counts_in_files_of_its_own(tmp_path):
     assert len(list(tmp_path.glob("counter_*.db"))) == 2
 
 
+# A worker in multiprocess mode stuck in a request until it is killed (as
+# harakiri or the OOM killer would), and a scrape from another process.
+STUCK = """
+import sys
+from myapp.api import metrics
+
+def stuck(environ, start_response):
+    sys.stdout.write("answering\\n")
+    sys.stdout.flush()
+    sys.stdin.read()
+
+metrics.RequestMetrics(stuck)({"REQUEST_METHOD": "GET"}, None)
+"""
+SCRAPE = """
+import sys
+from myapp.api import metrics
+
+sys.stdout.write(metrics.exposition().decode())
+"""
+
+
+def scrape_in_process_of_its_own(directory):
+    result = subprocess.run(
+        [sys.executable, "-c", SCRAPE],
+        cwd=ROOT,
+        env=dict(os.environ, PROMETHEUS_MULTIPROC_DIR=str(directory)),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(result.stdout)
+        for sample in family.samples
+    }
+
+
+def test_a_worker_killed_in_a_request_is_no_longer_in_flight(tmp_path):
+    """In flight while its worker lives; forgotten once the worker is killed, and
+    never counted as answered."""
+    with subprocess.Popen(
+        [sys.executable, "-c", STUCK],
+        cwd=ROOT,
+        env=dict(os.environ, PROMETHEUS_MULTIPROC_DIR=str(tmp_path)),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as worker:
+        try:
+            assert worker.stdout.readline() == "answering\n"
+            during = scrape_in_process_of_its_own(tmp_path)
+        finally:
+            worker.kill()
+    after = scrape_in_process_of_its_own(tmp_path)
+    assert value(during, "http_requests_in_flight") == 1
+    assert value(after, "http_requests_in_flight") == 0
+    assert not [key for key in after if key[0] == "http_requests_total"]
+
+
 def test_a_refused_write_is_counted_under_its_rule(make_app):
     """A 401 from the token check still matched a rule: labelled by it."""
     app = make_app(API_TOKENS=[API_TOKEN])
