@@ -69,10 +69,12 @@ def test_requests_are_counted_by_method_rule_and_status(app, client):
     assert delta(requests, method=OTHER_METHOD, route=UNMATCHED, status="405") == 1
     assert not [key for key in after if "/no/such" in str(key) or "BREW" in str(key)]
     histogram = "http_request_duration_seconds_count"
-    assert delta(histogram, method="GET", route=route) == 4
-    assert delta(histogram, method="GET", route=route) == delta(
-        "http_request_duration_seconds_bucket", method="GET", route=route, le="+Inf"
-    )
+    for status, count in (("200", 3), ("404", 1)):
+        labels = {"method": "GET", "route": route, "status": status}
+        assert delta(histogram, **labels) == count
+        assert (
+            delta("http_request_duration_seconds_bucket", le="+Inf", **labels) == count
+        )
     assert delta("store_call_duration_seconds_count", store="sql", operation="get") == 4
     # The scrape itself is in flight while it is answered.
     assert value(after, "http_requests_in_flight") == 1
@@ -170,14 +172,14 @@ def test_an_otlp_endpoint_that_is_not_a_url_stops_the_start(make_app, endpoint):
 FORKED = """
 import os, sys
 from myapp.api import metrics
-counted = metrics.REQUESTS.labels("GET", "/forked", "200")
-counted.inc()
+answered = metrics.REQUEST_DURATION.labels("GET", "/forked", "200")
+answered.observe(0.001)
 child = os.fork()
 if child == 0:
-    counted.inc()
+    answered.observe(0.001)
     os._exit(0)
 os.waitpid(child, 0)
-counted.inc()
+answered.observe(0.001)
 sys.stdout.write(metrics.exposition().decode())
 """
 
@@ -202,7 +204,7 @@ def test_a_forked_process_counts_in_files_of_its_own(tmp_path):
         if sample.name == "http_requests_total" and sample.labels["route"] == "/forked"
     ]
     assert counts == [3.0]
-    assert len(list(tmp_path.glob("counter_*.db"))) == 2
+    assert len(list(tmp_path.glob("histogram_*.db"))) == 2
 
 
 # A worker in multiprocess mode stuck in a request until it is killed (as

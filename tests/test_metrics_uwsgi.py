@@ -65,14 +65,16 @@ def call(port, method, path, body=None, headers=None, timeout=10):
 def write_stale_counts(directory):
     """A previous run's file: 1000 GETs of /health, as a dead worker left them."""
     code = (
-        "from prometheus_client import CollectorRegistry, Counter\n"
-        "c = Counter('http_requests_total', '', ['method', 'route', 'status'],"
-        " registry=CollectorRegistry())\n"
-        f"c.labels('GET', '/health', '200').inc({STALE_COUNT})\n"
+        "from myapp.api import metrics\n"
+        "answered = metrics.REQUEST_DURATION.labels('GET', '/health', '200')\n"
+        f"for _ in range({STALE_COUNT}):\n"
+        "    answered.observe(0.001)\n"
     )
     env = dict(os.environ, PROMETHEUS_MULTIPROC_DIR=str(directory))
-    subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=60)
-    assert list(directory.glob("counter_*.db"))
+    subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, check=True, timeout=60
+    )
+    assert list(directory.glob("histogram_*.db"))
 
 
 class Server:

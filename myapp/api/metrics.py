@@ -42,6 +42,9 @@ from prometheus_client import (
     multiprocess,
     values,
 )
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
+from prometheus_client.samples import Sample
 from werkzeug.exceptions import HTTPException, NotFound
 from werkzeug.routing import Rule
 from werkzeug.wrappers import Response
@@ -108,23 +111,24 @@ disable_created_metrics()
 # cannot sum).
 REGISTRY = CollectorRegistry()
 
-REQUESTS = Counter(
-    "http_requests_total",
-    "HTTP requests answered, by method, URL rule and status.",
-    ["method", "route", "status"],
-    registry=REGISTRY,
-)
+# What each request writes: one count as it starts, one observation as it is
+# answered. Every write is a locked write into a worker's file, a few
+# microseconds each in a server's cold caches, so a request makes as few as its
+# series need: the answered count (http_requests_total) is the histogram's count,
+# and the in-flight gauge the live workers' started minus answered, both derived
+# at each scrape (see exposition).
+DURATION_NAME = "http_request_duration_seconds"
+STARTED_NAME = "myapp_requests_started"
 REQUEST_DURATION = Histogram(
-    "http_request_duration_seconds",
-    "Time to answer an HTTP request, by method and URL rule.",
-    ["method", "route"],
+    DURATION_NAME,
+    "Time to answer an HTTP request, by method, URL rule and status.",
+    ["method", "route", "status"],
     buckets=REQUEST_BUCKETS,
     registry=REGISTRY,
 )
-IN_FLIGHT = Gauge(
-    "http_requests_in_flight",
-    "HTTP requests being answered now, over every live worker.",
-    multiprocess_mode="livesum",
+REQUESTS_STARTED = Counter(
+    STARTED_NAME,
+    "HTTP requests begun (not exposed: http_requests_in_flight is derived from it).",
     registry=REGISTRY,
 )
 STORE_DURATION = Histogram(
@@ -222,18 +226,14 @@ class RequestMetrics:
 
     def __init__(self, wsgi_app: WSGIApplication) -> None:
         self.wsgi_app = wsgi_app
-        self._children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
+        self._children: dict[tuple[str, str, str], Any] = {}
 
     def _record(self, method: str, route: str, status: str, seconds: float) -> None:
         key = (method, route, status)
-        children = self._children.get(key)
-        if children is None:
-            children = self._children[key] = (
-                REQUESTS.labels(method, route, status),
-                REQUEST_DURATION.labels(method, route),
-            )
-        children[0].inc()
-        children[1].observe(seconds)
+        duration = self._children.get(key)
+        if duration is None:
+            duration = self._children[key] = REQUEST_DURATION.labels(*key)
+        duration.observe(seconds)
 
     def __call__(
         self, environ: WSGIEnvironment, start_response: StartResponse
@@ -247,14 +247,13 @@ class RequestMetrics:
             status[:] = [status_line[:3]]
             return start_response(status_line, headers, exc_info)
 
-        IN_FLIGHT.inc()
+        REQUESTS_STARTED.inc()
         try:
             return self.wsgi_app(environ, start)
         except BaseException:
             status[:] = ["500"]
             raise
         finally:
-            IN_FLIGHT.dec()
             method = environ.get("REQUEST_METHOD", "")
             self._record(
                 method if method in METHODS else OTHER_METHOD,
@@ -296,17 +295,77 @@ def _commit() -> str:
 LOCK_FILE = "scrape.lock"
 
 
+class _Families:
+    """Metric families already collected, as generate_latest reads a registry."""
+
+    def __init__(self, families: list[Metric]) -> None:
+        self.families = families
+
+    def collect(self) -> list[Metric]:
+        return self.families
+
+
+def _answered(families: Iterable[Metric]) -> Iterable[Sample]:
+    """The request histogram's counts: one per (method, route, status)."""
+    for family in families:
+        if family.name == DURATION_NAME:
+            for sample in family.samples:
+                if sample.name.endswith("_count"):
+                    yield sample
+
+
+def _started_count(families: Iterable[Metric]) -> float:
+    return sum(
+        sample.value
+        for family in families
+        if family.name == STARTED_NAME
+        for sample in family.samples
+    )
+
+
+def _derived(families: list[Metric], live: list[Metric]) -> list[Metric]:
+    """The exposition's families: ``families`` with the answered counts as
+    http_requests_total and the in-flight gauge of the ``live`` workers' values,
+    without the started count they are derived from."""
+    requests = CounterMetricFamily(
+        "http_requests_total",
+        "HTTP requests answered, by method, URL rule and status.",
+        labels=["method", "route", "status"],
+    )
+    for sample in _answered(families):
+        labels = sample.labels
+        requests.add_metric(
+            [labels["method"], labels["route"], labels["status"]], sample.value
+        )
+    answered = sum(sample.value for sample in _answered(live))
+    in_flight = GaugeMetricFamily(
+        "http_requests_in_flight",
+        "HTTP requests being answered now, over every live worker.",
+        value=max(_started_count(live) - answered, 0),
+    )
+    kept = [family for family in families if family.name != STARTED_NAME]
+    return [requests, in_flight, *kept]
+
+
 def exposition() -> bytes:
-    """The text exposition: every worker's values summed in multiprocess mode."""
+    """The text exposition: every worker's values summed in multiprocess mode.
+
+    In flight are the requests the live workers started and have not answered:
+    after the tidy, the files left of single workers are the live ones' (a
+    worker that dies during the scrape counts until the next). Each is read
+    answered first, so a request answered in between is never negative.
+    """
     if not MULTIPROCESS:
-        return generate_latest(REGISTRY)
+        families = list(REGISTRY.collect())
+        return generate_latest(_Families(_derived(families, families)))
     directory = os.environ["PROMETHEUS_MULTIPROC_DIR"]
     with open(os.path.join(directory, LOCK_FILE), "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         metrics_files.tidy(directory)
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry, path=directory)
-        return generate_latest(registry)
+        live = metrics_files.live_worker_files(directory)
+        live_families = list(multiprocess.MultiProcessCollector.merge(live))
+        families = list(multiprocess.MultiProcessCollector(None, directory).collect())
+    return generate_latest(_Families(_derived(families, live_families)))
 
 
 def metrics_view() -> Response:

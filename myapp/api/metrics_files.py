@@ -87,6 +87,17 @@ def _fold_dead_workers(directory: str) -> None:
             os.remove(path)
 
 
+def live_worker_files(directory: str) -> list[str]:
+    """The counter and histogram files of single workers (after a tidy, the live
+    ones'), histograms first."""
+    found = []
+    for path in glob.glob(os.path.join(directory, "*_*.db")):
+        match = _WORKER_FILE.fullmatch(os.path.basename(path))
+        if match:
+            found.append((match.group(1) == "counter", path))
+    return [path for _, path in sorted(found)]
+
+
 def tidy(directory: str) -> None:
     """Forget and fold the workers that are gone; the caller holds the lock."""
     _forget_dead_workers(directory)
