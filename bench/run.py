@@ -22,11 +22,20 @@ BENCH_CEILING_DURATION (4), BENCH_ROUNDS (3), BENCH_CONNECTIONS (16), BENCH_THRE
 (uWSGI threads per worker, 1), BENCH_SEED (records of each kind, 1000),
 BENCH_REFERENCE (1: also measure bench/bare.py and bench/fastapi_app.py; 0: the
 service and the ceiling only), BENCH_METRICS_OFF (0; 1: also run the service with
-MYAPP_METRICS_ENABLED=false on the same stores, right after the service in each
-round: on/off is the median over rounds of their req/s ratio), BENCH_BASELINE (a
-commit: also serve the service as it was at that commit, from `git archive`, on a
-database and a Redis key prefix of its own, seeded alike, after the service in
-each round: "x baseline" is the median of the service's req/s over its).
+MYAPP_METRICS_ENABLED=false on the same stores, taking turns with the service in
+each round: on/off is the median over rounds of their req/s ratio), BENCH_BASELINE
+(a commit: also serve the service as it was at that commit, from `git archive`, on
+a database and a Redis key prefix of its own, seeded alike, taking turns with the
+service: "x baseline" is the median of the service's req/s over its),
+BENCH_TWIN_SLICES (3).
+
+The twins (metrics off, the baseline) are the service's own code, compared within
+a few percent: each round's run of a scenario is cut into TWIN_SLICES slices, and
+the service and its twins take turns slice by slice, the order reversed at each
+(service, twins; twins, service; ...). A change in the machine's speed during the
+run, which another tenant of the host can make by 20% for minutes, then falls on
+all of them alike instead of on whichever ran last. Their figures sum the
+slices': requests, time and CPU; p50 and p99 are the median slice's.
 """
 
 import dataclasses
@@ -119,14 +128,19 @@ METRICS_OFF = setting("METRICS_OFF", 0)
 METRICS_COST_LIMIT = 0.05
 # Also measure the service as it was at this commit (e.g. before a change).
 BASELINE = os.environ.get("BENCH_BASELINE", "")
-# Servers measured after the service in each round, and compared with it.
+# Servers that take turns with the service in each round, compared with it.
 TWINS = (("metrics_off",) if METRICS_OFF else ()) + (("baseline",) if BASELINE else ())
+TWIN_SLICES = setting("TWIN_SLICES", 3)
+# wrk takes whole seconds.
+SLICE_DURATION = max(1, round(DURATION / TWIN_SLICES))
 # The whole run stops here whatever is left: the rounds' runs plus ten minutes
 # for the start, the seeding, the warm-up and the memory run (about 9 minutes at
 # 3 rounds with the references).
 RUNS_PER_SCENARIO = 1 + 2 * REFERENCE + len(TWINS)
 TIME_BUDGET = 600 + ROUNDS * len(SCENARIOS) * (
-    CEILING_DURATION + 2 + RUNS_PER_SCENARIO * (DURATION + 2)
+    CEILING_DURATION
+    + 2
+    + RUNS_PER_SCENARIO * (DURATION + 2 * (TWIN_SLICES if TWINS else 1))
 )
 
 
@@ -342,6 +356,23 @@ def load_average():
     return [round(value, 2) for value in os.getloadavg()]
 
 
+def combined(slices):
+    """One run's figures from its slices: counts, time and CPU summed, latency
+    percentiles the median slice's."""
+    figures = {
+        name: sum(piece[name] for piece in slices)
+        for name in ("requests", "duration_us", "errors")
+    }
+    figures["rps"] = figures["requests"] / (figures["duration_us"] / 1e6)
+    for name in ("p50_us", "p90_us", "p99_us", "mean_us"):
+        figures[name] = statistics.median(piece[name] for piece in slices)
+    figures["max_us"] = max(piece["max_us"] for piece in slices)
+    if all("cpu_us" in piece for piece in slices):
+        spent = sum(piece["cpu_us"] * piece["requests"] for piece in slices)
+        figures["cpu_us"] = spent / max(figures["requests"], 1)
+    return figures
+
+
 def summarise(samples):
     rates = [sample["rps"] for sample in samples]
     return {
@@ -435,7 +466,7 @@ def print_table(report):
         )
     if metrics_off:
         print(
-            "off req/s, on/off: the service with metrics off, run right after the"
+            "off req/s, on/off: the service with metrics off, taking turns with the"
             " service in each round, and the median over rounds of req/s with"
             f" metrics on / off (limit {1 - METRICS_COST_LIMIT:.2f})."
         )
@@ -465,7 +496,7 @@ def print_table(report):
     if "baseline" in others:
         print(
             f"\nThe service against itself at {report['settings']['baseline']}"
-            " (baseline), right after it in each round:"
+            " (baseline), taking turns with it in each round:"
         )
         print(f"{'scenario':<11} {'baseline req/s':>14} {'x baseline':>10}")
         for name in SCENARIOS:
@@ -629,6 +660,18 @@ class Bench:
             self.trim(server)
         return figures
 
+    def measure_in_turns(self, kind, servers):
+        """``kind`` on each of ``servers`` (the service first) for DURATION,
+        taking turns in TWIN_SLICES slices, the order reversed at each."""
+        if len(servers) == 1:
+            return {servers[0]: self.measure(kind, server=servers[0])}
+        slices = {server: [] for server in servers}
+        for index in range(TWIN_SLICES):
+            for server in servers if index % 2 == 0 else reversed(servers):
+                run = self.measure(kind, SLICE_DURATION, server=server)
+                slices[server].append(run)
+        return {server: combined(runs) for server, runs in slices.items()}
+
     def wrk_command(self, kind, server="service"):
         """What to type to load the service by hand (--serve)."""
         port = self.ports[server]
@@ -684,7 +727,7 @@ def run(bench):
     ratios = {kind: [] for kind in SCENARIOS}
     # The runs of each server the service is compared with, and their req/s over
     # the ceiling's just before: the references run before the service in each
-    # round, its twins (metrics off, the baseline) right after it.
+    # round, its twins (metrics off, the baseline) in turns with it.
     references = REFERENCES if REFERENCE else ()
     compared = {
         server: {
@@ -694,13 +737,11 @@ def run(bench):
         for server in (*references, *TWINS)
     }
 
-    def measure_compared(servers, kind, ceiling_run):
-        for server in servers:
-            compared_run = bench.measure(kind, server=server)
-            compared[server]["samples"][kind].append(compared_run)
-            compared[server]["ratios"][kind].append(
-                compared_run["rps"] / ceiling_run["rps"]
-            )
+    def compare(server, kind, compared_run, ceiling_run):
+        compared[server]["samples"][kind].append(compared_run)
+        compared[server]["ratios"][kind].append(
+            compared_run["rps"] / ceiling_run["rps"]
+        )
 
     for round_number in range(1, ROUNDS + 1):
         log(f"round {round_number}/{ROUNDS}")
@@ -709,11 +750,14 @@ def run(bench):
                 raise RuntimeError(f"over the time budget ({TIME_BUDGET} s)")
             ceiling_run = bench.measure("ceiling", CEILING_DURATION)
             samples["ceiling"].append(ceiling_run)
-            measure_compared(references, kind, ceiling_run)
-            run = bench.measure(kind)
+            for server in references:
+                compare(server, kind, bench.measure(kind, server=server), ceiling_run)
+            runs = bench.measure_in_turns(kind, ("service", *TWINS))
+            run = runs["service"]
             samples[kind].append(run)
             ratios[kind].append(run["rps"] / ceiling_run["rps"])
-            measure_compared(TWINS, kind, ceiling_run)
+            for server in TWINS:
+                compare(server, kind, runs[server], ceiling_run)
 
     ceiling = summarise(samples["ceiling"])
     report = {
@@ -732,6 +776,7 @@ def run(bench):
             "seeded": SEED,
             "reference": bool(REFERENCE),
             "metrics_off": bool(METRICS_OFF),
+            "twin_slices": TWIN_SLICES if TWINS else None,
             "baseline": BASELINE or None,
         },
         "ceiling": ceiling,
