@@ -184,24 +184,33 @@ sys.stdout.write(metrics.exposition().decode())
 """
 
 
-def test_a_forked_process_counts_in_files_of_its_own(tmp_path):
-    """Each process writes its own file: a child forked after counting neither
-    overwrites its parent's values nor loses its own."""
+def exposed_by_process_of_its_own(code, directory):
+    """{(name, labels as sorted tuple): value} of the exposition ``code`` writes,
+    run in multiprocess mode with its files in ``directory``."""
     result = subprocess.run(
-        [sys.executable, "-c", FORKED],
+        [sys.executable, "-c", code],
         cwd=ROOT,
-        env=dict(os.environ, PROMETHEUS_MULTIPROC_DIR=str(tmp_path)),
+        env=dict(os.environ, PROMETHEUS_MULTIPROC_DIR=str(directory)),
         capture_output=True,
         text=True,
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
-    families = text_string_to_metric_families(result.stdout)
-    counts = [
-        sample.value
-        for family in families
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(result.stdout)
         for sample in family.samples
-        if sample.name == "http_requests_total" and sample.labels["route"] == "/forked"
+    }
+
+
+def test_a_forked_process_counts_in_files_of_its_own(tmp_path):
+    """Each process writes its own file: a child forked after counting neither
+    overwrites its parent's values nor loses its own."""
+    found = exposed_by_process_of_its_own(FORKED, tmp_path)
+    counts = [
+        count
+        for (name, labels), count in found.items()
+        if name == "http_requests_total" and dict(labels)["route"] == "/forked"
     ]
     assert counts == [3.0]
     assert len(list(tmp_path.glob("histogram_*.db"))) == 2
@@ -228,23 +237,6 @@ sys.stdout.write(metrics.exposition().decode())
 """
 
 
-def scrape_in_process_of_its_own(directory):
-    result = subprocess.run(
-        [sys.executable, "-c", SCRAPE],
-        cwd=ROOT,
-        env=dict(os.environ, PROMETHEUS_MULTIPROC_DIR=str(directory)),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(result.stdout)
-        for sample in family.samples
-    }
-
-
 def test_a_worker_killed_in_a_request_is_no_longer_in_flight(tmp_path):
     """In flight while its worker lives; forgotten once the worker is killed, and
     never counted as answered."""
@@ -258,10 +250,10 @@ def test_a_worker_killed_in_a_request_is_no_longer_in_flight(tmp_path):
     ) as worker:
         try:
             assert worker.stdout.readline() == "answering\n"
-            during = scrape_in_process_of_its_own(tmp_path)
+            during = exposed_by_process_of_its_own(SCRAPE, tmp_path)
         finally:
             worker.kill()
-    after = scrape_in_process_of_its_own(tmp_path)
+    after = exposed_by_process_of_its_own(SCRAPE, tmp_path)
     assert value(during, "http_requests_in_flight") == 1
     assert value(after, "http_requests_in_flight") == 0
     assert not [key for key in after if key[0] == "http_requests_total"]
