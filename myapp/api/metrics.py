@@ -352,8 +352,9 @@ def exposition() -> bytes:
 
     In flight are the requests the live workers started and have not answered:
     after the tidy, the files left of single workers are the live ones' (a
-    worker that dies during the scrape counts until the next). Each is read
-    answered first, so a request answered in between is never negative.
+    worker that dies during the scrape counts until the next). Their answered
+    counts are read before their started counts, so a request answered between
+    the two reads cannot make the gauge fall below the truth.
     """
     if not MULTIPROCESS:
         families = list(REGISTRY.collect())
