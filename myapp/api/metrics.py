@@ -49,7 +49,7 @@ from werkzeug.exceptions import HTTPException, NotFound
 from werkzeug.routing import Rule
 from werkzeug.wrappers import Response
 
-from . import metrics_files
+from . import metrics_files, metrics_values
 from .auth import MissingToken
 
 if TYPE_CHECKING:
@@ -83,25 +83,9 @@ STORE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 
 
 MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
 
-# The library asks for the process id on every write, to notice a fork; a
-# system call each time. This process's id, kept current at every fork, answers
-# the same.
-_pid = os.getpid()
-
-
-def _new_pid() -> None:
-    global _pid
-    _pid = os.getpid()
-
-
-def _current_pid() -> int:
-    return _pid
-
-
 if MULTIPROCESS:
-    os.register_at_fork(after_in_child=_new_pid)
     # Before any metric is made: each takes its value class when made.
-    values.ValueClass = values.MultiProcessValue(process_identifier=_current_pid)
+    values.ValueClass = metrics_values.InPlaceValue
 
 # The same series in one process as summed over workers (which have no _created).
 disable_created_metrics()

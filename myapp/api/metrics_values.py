@@ -1,0 +1,109 @@
+"""Metric values written in place in this process's prometheus_client files.
+
+The library's multiprocess value, on every write, takes its lock, asks for the
+process id (to notice a fork), looks the value's position up in the file's dict
+and packs the value there: several calls and lookups for what is one store of
+16 bytes. Here a value finds its position once; a fork is handled as it happens
+(an at-fork hook reopens the files under the child's id, as the library does when
+it notices one); and a write is the lock and that one store.
+
+The files are the library's own (MmapedDict, ``<kind>_<pid>.db``), read by its
+MultiProcessCollector and tidied by metrics_files.py as before. MmapedDict's map
+(``_m``) and positions (``_positions``) are not public: prometheus_client is
+pinned, and tests/test_metrics*.py check exact counts through the library's reader.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import threading
+
+from prometheus_client.mmap_dict import MmapedDict, mmap_key
+
+# A value and its timestamp (the library's format; counters write 0.0).
+_pack = struct.Struct("dd").pack
+
+# One lock for every value, as the library has: a write is a few bytecodes.
+_lock = threading.Lock()
+_files: dict[str, MmapedDict] = {}
+_values: list[InPlaceValue] = []
+
+
+def _file(kind: str) -> MmapedDict:
+    """This process's file for ``kind`` (e.g. ``histogram``, ``gauge_livemax``)."""
+    file = _files.get(kind)
+    if file is None:
+        directory = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+        path = os.path.join(directory, f"{kind}_{os.getpid()}.db")
+        file = _files[kind] = MmapedDict(path)
+    return file
+
+
+class InPlaceValue:
+    """prometheus_client's value interface (``values.ValueClass``), in place."""
+
+    _multiprocess = True
+
+    def __init__(
+        self,
+        typ: str,
+        metric_name: str,
+        name: str,
+        labelnames: list[str],
+        labelvalues: list[str],
+        help_text: str,
+        multiprocess_mode: str = "",
+        **kwargs: object,
+    ) -> None:
+        self._kind = f"{typ}_{multiprocess_mode}" if typ == "gauge" else typ
+        self._key = mmap_key(metric_name, name, labelnames, labelvalues, help_text)
+        with _lock:
+            self._open()
+            _values.append(self)
+
+    def _open(self) -> None:
+        """Find (or add) this value's entry in this process's file."""
+        self._file = _file(self._kind)
+        self._value, _ = self._file.read_value(self._key)
+        start = self._file._positions[self._key]
+        self._place = slice(start, start + 16)
+
+    def inc(self, amount: float) -> None:
+        with _lock:
+            self._value += amount
+            self._file._m[self._place] = _pack(self._value, 0.0)
+
+    def set(self, value: float, timestamp: float | None = None) -> None:
+        with _lock:
+            self._value = value
+            self._file._m[self._place] = _pack(value, timestamp or 0.0)
+
+    def get(self) -> float:
+        with _lock:
+            return self._value
+
+    def set_exemplar(self, exemplar: object) -> None:
+        """Exemplars are not kept in multiprocess mode (nor by the library)."""
+
+    def get_exemplar(self) -> None:
+        return None
+
+
+def _reopen_in_child() -> None:
+    """A forked child counts in files of its own, from zero, as the library's
+    values do once they notice the new process id."""
+    for file in _files.values():
+        file.close()
+    _files.clear()
+    for value in _values:
+        value._open()
+    _lock.release()
+
+
+# Held across the fork, so no write is half done in the child's copy of a file.
+os.register_at_fork(
+    before=_lock.acquire,
+    after_in_parent=_lock.release,
+    after_in_child=_reopen_in_child,
+)
