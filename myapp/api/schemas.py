@@ -3,9 +3,10 @@
 from collections.abc import Iterable
 from typing import Any
 
+import jsonschema_rs
 from jsonschema import Draft7Validator, FormatChecker, ValidationError
 
-from .fields import FORMAT_CHECKS, exact_float
+from .fields import FORMAT_CHECKS, REFERENCES, exact_float
 from .problems import ValidationFailed
 
 DRAFT_07 = "http://json-schema.org/draft-07/schema#"
@@ -178,12 +179,70 @@ def _has_lone_surrogate(text: str) -> bool:
     return False
 
 
+# The keywords whose meaning jsonschema-rs and jsonschema share exactly (every one
+# a field declares but ``pattern``: Rust's regular expressions are not Python's).
+_QUICK_KEYWORDS = frozenset(
+    {
+        "$schema",
+        "$id",
+        "title",
+        "description",
+        "type",
+        "properties",
+        "additionalProperties",
+        "required",
+        "minLength",
+        "maxLength",
+        "minimum",
+        "maximum",
+        "enum",
+        "format",
+        "items",
+        "maxItems",
+        REFERENCES,
+    }
+)
+
+
+def _quick_validator(schema: dict[str, Any]) -> Any:
+    """jsonschema-rs's compiled check of ``schema``, with our format checks; None
+    when the schema uses a keyword outside _QUICK_KEYWORDS."""
+    if not _uses_only(schema, _QUICK_KEYWORDS):
+        return None
+    return jsonschema_rs.validator_for(
+        schema, formats=FORMAT_CHECKS, validate_formats=True
+    )
+
+
+def _uses_only(schema: Any, keywords: frozenset[str]) -> bool:
+    if not isinstance(schema, dict):
+        return True
+    for key, value in schema.items():
+        if key not in keywords:
+            return False
+        if key == "properties" and not all(
+            _uses_only(member, keywords) for member in value.values()
+        ):
+            return False
+        if key in ("items", "additionalProperties") and not _uses_only(value, keywords):
+            return False
+    return True
+
+
 class SchemaValidator:
-    """A write schema compiled once; ``validate`` reports every failure."""
+    """A write schema compiled once; ``validate`` reports every failure.
+
+    A valid document, the usual case, is known valid in a microsecond by
+    jsonschema-rs (compiled Rust) rather than in ten or more by jsonschema; any
+    other is checked again by jsonschema, which decides and words the errors. So
+    the quick check can only say yes where jsonschema says yes too, and is used
+    only for the keywords both read alike (test_schemas.py holds them to that).
+    """
 
     def __init__(self, schema: dict[str, Any], read_only: Iterable[str] = ()) -> None:
         Draft7Validator.check_schema(schema)
         self.validator = Draft7Validator(schema, format_checker=_format_checker())
+        self.quick = _quick_validator(schema)
         self.read_only = set(read_only)
         self.numbers = [
             name
@@ -192,6 +251,22 @@ class SchemaValidator:
         ]
 
     def errors(self, document: Any) -> list[dict[str, str]]:
+        if self._quickly_valid(document):
+            # What JSON Schema cannot say: every store must hold the values as sent.
+            found = self._unencodable(document, []) + self._inexact_numbers(document)
+            if not found:
+                return []
+        return self._every_error(document)
+
+    def _quickly_valid(self, document: Any) -> bool:
+        if self.quick is None:
+            return False
+        try:
+            return bool(self.quick.is_valid(document))
+        except ValueError:  # a value JSON has no form for (e.g. a non-string key)
+            return False
+
+    def _every_error(self, document: Any) -> list[dict[str, str]]:
         found: list[dict[str, str]] = []
         for error in self.validator.iter_errors(document):
             found.extend(self._describe(error))
