@@ -216,6 +216,39 @@ def test_a_forked_process_counts_in_files_of_its_own(tmp_path):
     assert len(list(tmp_path.glob("histogram_*.db"))) == 2
 
 
+# Threads of one worker (production runs 4) observing one series at once, as the
+# middleware does, the interpreter switching between them as often as it can.
+THREADED = """
+import sys, threading
+from myapp.api import metrics, metrics_values
+sys.setswitchinterval(1e-6)
+series = metrics.REQUEST_DURATION.labels("GET", "/threaded", "200")
+observe = metrics_values.observer(series)
+
+def answer():
+    for _ in range(5000):
+        observe(0.25)
+
+threads = [threading.Thread(target=answer) for _ in range(8)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+sys.stdout.write(metrics.exposition().decode())
+"""
+
+
+def test_threads_observing_one_series_lose_no_count(tmp_path):
+    """Every observation counted, once, and one equal to a bucket's bound in
+    that bucket (le is "less than or equal")."""
+    found = exposed_by_process_of_its_own(THREADED, tmp_path)
+    route = (("method", "GET"), ("route", "/threaded"), ("status", "200"))
+    assert found[("http_requests_total", route)] == 40000
+    assert found[("http_request_duration_seconds_sum", route)] == 10000
+    bucket = (("le", "0.25"), *route)
+    assert found[("http_request_duration_seconds_bucket", bucket)] == 40000
+
+
 # A worker in multiprocess mode stuck in a request until it is killed (as
 # harakiri or the OOM killer would), and a scrape from another process.
 STUCK = """

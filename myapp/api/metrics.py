@@ -148,7 +148,7 @@ def store_call(store: str, operation: str) -> Callable[[F], F]:
     A failure is any exception but an HTTP error below 500: a 400 for bad input
     or a 409 for a duplicate is the client's, not the store's.
     """
-    duration = STORE_DURATION.labels(store, operation)
+    observe = metrics_values.observer(STORE_DURATION.labels(store, operation))
     failures = STORE_FAILURES.labels(store, operation)
 
     def decorate(function: F) -> F:
@@ -167,7 +167,7 @@ def store_call(store: str, operation: str) -> Callable[[F], F]:
                 failures.inc()
                 raise
             finally:
-                duration.observe(time.perf_counter() - started)
+                observe(time.perf_counter() - started)
 
         return cast(F, timed)
 
@@ -210,14 +210,16 @@ class RequestMetrics:
 
     def __init__(self, wsgi_app: WSGIApplication) -> None:
         self.wsgi_app = wsgi_app
-        self._children: dict[tuple[str, str, str], Any] = {}
+        self._observers: dict[tuple[str, str, str], Callable[[float], None]] = {}
+        self._count_started = metrics_values.incrementer(REQUESTS_STARTED)
 
     def _record(self, method: str, route: str, status: str, seconds: float) -> None:
         key = (method, route, status)
-        duration = self._children.get(key)
-        if duration is None:
-            duration = self._children[key] = REQUEST_DURATION.labels(*key)
-        duration.observe(seconds)
+        observe = self._observers.get(key)
+        if observe is None:
+            series = REQUEST_DURATION.labels(*key)
+            observe = self._observers[key] = metrics_values.observer(series)
+        observe(seconds)
 
     def __call__(
         self, environ: WSGIEnvironment, start_response: StartResponse
@@ -231,7 +233,7 @@ class RequestMetrics:
             status[:] = [status_line[:3]]
             return start_response(status_line, headers, exc_info)
 
-        REQUESTS_STARTED.inc()
+        self._count_started()
         try:
             return self.wsgi_app(environ, start)
         except BaseException:

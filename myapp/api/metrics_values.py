@@ -5,11 +5,14 @@ process id (to notice a fork), looks the value's position up in the file's dict
 and packs the value there: several calls and lookups for what is one store of
 16 bytes. Here a value finds its position once; a fork is handled as it happens
 (an at-fork hook reopens the files under the child's id, as the library does when
-it notices one); and a write is the lock and that one store.
+it notices one); and a write is the lock and that one store. A histogram's
+observation, the hottest write, is one locked section that finds its bucket by
+bisection and writes the bucket and the sum (``observer``).
 
 The files are the library's own (MmapedDict, ``<kind>_<pid>.db``), read by its
 MultiProcessCollector and tidied by metrics_files.py as before. MmapedDict's map
-(``_m``) and positions (``_positions``) are not public: prometheus_client is
+(``_m``) and positions (``_positions``), and a metric's values (``_value``,
+``_sum``, ``_buckets``, ``_upper_bounds``) are not public: prometheus_client is
 pinned, and tests/test_metrics*.py check exact counts through the library's reader.
 """
 
@@ -18,6 +21,9 @@ from __future__ import annotations
 import os
 import struct
 import threading
+from bisect import bisect_left
+from collections.abc import Callable
+from typing import Any
 
 from prometheus_client.mmap_dict import MmapedDict, mmap_key
 
@@ -71,8 +77,12 @@ class InPlaceValue:
 
     def inc(self, amount: float) -> None:
         with _lock:
-            self._value += amount
-            self._file._m[self._place] = _pack(self._value, 0.0)
+            self._add(amount)
+
+    def _add(self, amount: float) -> None:
+        """inc, for a caller that holds the lock."""
+        self._value += amount
+        self._file._m[self._place] = _pack(self._value, 0.0)
 
     def set(self, value: float, timestamp: float | None = None) -> None:
         with _lock:
@@ -88,6 +98,33 @@ class InPlaceValue:
 
     def get_exemplar(self) -> None:
         return None
+
+
+def observer(series: Any) -> Callable[[float], None]:
+    """``series.observe`` of a labelled histogram series, as the library counts
+    (the first bucket whose bound holds the amount, and the sum), in one locked
+    section; the library's own where the values are not in place (no
+    PROMETHEUS_MULTIPROC_DIR)."""
+    total, buckets = series._sum, series._buckets
+    if not isinstance(total, InPlaceValue):
+        return series.observe
+    bounds = series._upper_bounds
+
+    def observe(amount: float) -> None:
+        bucket = buckets[bisect_left(bounds, amount)]
+        with _lock:
+            total._add(amount)
+            bucket._add(1.0)
+
+    return observe
+
+
+def incrementer(counter: Any) -> Callable[[], None]:
+    """``counter.inc`` of a counter without labels: its value's own inc."""
+    value = counter._value
+    if not isinstance(value, InPlaceValue):
+        return counter.inc
+    return lambda: value.inc(1.0)
 
 
 def _reopen_in_child() -> None:
