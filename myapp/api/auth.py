@@ -28,13 +28,12 @@ def _token_is_valid(token: str, tokens: Iterable[str]) -> bool:
 
 
 def require_token_for_writes() -> None:
-    """401 for a write without a valid token; every feature's views call it first.
+    """401 for a write without a valid token; every feature's views of writes
+    (WRITE_METHODS) call it first.
 
     Configured tokens always win: AUTH_DISABLED only lets production start without
     any (myapp.settings), it never opens writes while tokens are set.
     """
-    if request.method not in WRITE_METHODS:
-        return
     tokens = current_app.config["API_TOKENS"]
     if not tokens:
         return

@@ -40,16 +40,11 @@ def _body() -> bytes:
     without a word; one more byte from the server's stream tells whether it was cut.
     """
     raw = request.get_data(cache=True)
-    limit = request.max_content_length
     environ = request.environ
-    if (
-        limit is not None
-        and len(raw) >= limit
-        and request.content_length is None
-        and environ.get("wsgi.input_terminated")
-        and environ["wsgi.input"].read(1)
-    ):
-        raise RequestEntityTooLarge()
+    if request.content_length is None and environ.get("wsgi.input_terminated"):
+        limit = request.max_content_length
+        if limit is not None and len(raw) >= limit and environ["wsgi.input"].read(1):
+            raise RequestEntityTooLarge()
     return raw
 
 

@@ -107,7 +107,10 @@ class FeatureApi(Api):
         Checked here, where the method is known, rather than in a hook that
         every read would run too.
         """
-        dispatch = self._plain_dispatch(view) or super().output(view)
+        plain = self._plain_dispatch(view)
+        if plain is not None:
+            return plain
+        dispatch = super().output(view)
         if not WRITE_METHODS & set(view.methods):
             return dispatch
 
@@ -125,8 +128,9 @@ class FeatureApi(Api):
         restx would make a Resource per request, look its method up by name, run
         its payload validation (off: schemas.py validates) and check the result
         twice; for a resource with nothing to decorate or validate, one instance
-        and a table of its methods answer the same. Anything else (restx's own
-        views, decorated or validating resources) keeps restx's dispatch: None.
+        and a table of its methods answer the same, writes checked for their
+        token first. Anything else (restx's own views, decorated or validating
+        resources) keeps restx's dispatch: None.
         """
         resource = view.view_class
         if not self._dispatches_plainly(resource):
@@ -141,7 +145,10 @@ class FeatureApi(Api):
 
         @functools.wraps(view)
         def dispatch(**kwargs: Any) -> Any:
-            response = handlers[request.method](**kwargs)
+            method = request.method
+            if method in WRITE_METHODS:
+                require_token_for_writes()
+            response = handlers[method](**kwargs)
             if isinstance(response, Response):
                 return response
             data, code, headers = unpack(response)

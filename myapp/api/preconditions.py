@@ -40,10 +40,9 @@ def _matches(header: str, current: str, weak: bool) -> bool:
     return any(tag == current and (weak or not is_weak) for is_weak, tag in tags)
 
 
-def not_modified(current: str) -> bool:
+def _not_modified(if_none_match: str | None, current: str) -> bool:
     """True when a GET's If-None-Match matches (weak comparison): answer 304."""
-    header = request.environ.get("HTTP_IF_NONE_MATCH")
-    return header is not None and _matches(header, current, weak=True)
+    return if_none_match is not None and _matches(if_none_match, current, weak=True)
 
 
 def check_write(current: str) -> None:
@@ -64,7 +63,8 @@ def check_write(current: str) -> None:
 
 def check_read(current: str) -> bool:
     """For a GET: 412 when If-Match fails, True when the client's copy is current."""
-    if_match = request.environ.get("HTTP_IF_MATCH")
+    environ = request.environ
+    if_match = environ.get("HTTP_IF_MATCH")
     if if_match is not None and not _matches(if_match, current, weak=False):
         raise PreconditionFailed("If-Match does not match the current ETag.")
-    return not_modified(current)
+    return _not_modified(environ.get("HTTP_IF_NONE_MATCH"), current)

@@ -121,15 +121,18 @@ class RedisModel(StoredModel):
         return b"[%s]" % b",".join(record.as_bytes() for record in records)
 
     @classmethod
-    def _key(cls, suffix: str) -> str:
-        return f"{current_app.config['REDIS_KEY_PREFIX']}{cls.kind}:{suffix}"
+    def _keys(cls, *suffixes: str) -> list[str]:
+        """This kind's keys (``<REDIS_KEY_PREFIX><kind>:<suffix>``), in order."""
+        prefix = f"{current_app.config['REDIS_KEY_PREFIX']}{cls.kind}:"
+        return [prefix + suffix for suffix in suffixes]
 
     @classmethod
     @store_call("redis", "get")
     def get(cls, id: str) -> Self | None:
         if not _ID.fullmatch(id):
             return None
-        stored = redis_store.get(cls._key(id))
+        (key,) = cls._keys(id)
+        stored = redis_store.get(key)
         return cls(stored) if stored is not None else None
 
     @classmethod
@@ -155,9 +158,9 @@ class RedisModel(StoredModel):
             start = ("rank", cast(int, query.offset))  # a page not after a cursor
         else:
             start = ("after", query.after[0])
+        index, prefix = cls._keys("index", "")
         counted, entries, stored = _script(PAGE)(
-            keys=[cls._key("index")],
-            args=[*start, query.limit, cls._key("")],
+            keys=[index], args=[*start, query.limit, prefix]
         )
         next_position = None
         if len(entries) > 2 * query.limit:
@@ -174,7 +177,7 @@ class RedisModel(StoredModel):
         document.update(created_at=now, updated_at=now)
         stored = encode(document).decode()
         _script(CREATE)(
-            keys=[cls._key(id), cls._key("index"), cls._key("seq")],
+            keys=cls._keys(id, "index", "seq"),
             args=[stored, id],
         )
         return cls(stored, document)
@@ -188,7 +191,7 @@ class RedisModel(StoredModel):
         )
         stored = encode(document).decode()
         applied = _script(REPLACE_IF_UNCHANGED)(
-            keys=[self._key(self.id)], args=[self.stored, stored]
+            keys=self._keys(self.id), args=[self.stored, stored]
         )
         return type(self)(stored, document) if applied else None
 
@@ -197,7 +200,7 @@ class RedisModel(StoredModel):
         """Delete the record; False if it changed since it was read."""
         return bool(
             _script(DELETE_IF_UNCHANGED)(
-                keys=[self._key(self.id), self._key("index")],
+                keys=self._keys(self.id, "index"),
                 args=[self.stored, self.id],
             )
         )
