@@ -96,11 +96,11 @@ disable_created_metrics()
 REGISTRY = CollectorRegistry()
 
 # What each request writes: one count as it starts, one observation as it is
-# answered. Every write is a locked write into a worker's file, a few
-# microseconds each in a server's cold caches, so a request makes as few as its
-# series need: the answered count (http_requests_total) is the histogram's count,
-# and the in-flight gauge the live workers' started minus answered, both derived
-# at each scrape (see exposition).
+# answered. Every write is a locked write into a worker's file
+# (metrics_values.py), so a request makes as few as its series need: the
+# answered count (http_requests_total) is the histogram's count, and the
+# in-flight gauge the live workers' started minus answered, both derived at each
+# scrape (see exposition).
 DURATION_NAME = "http_request_duration_seconds"
 STARTED_NAME = "myapp_requests_started"
 REQUEST_DURATION = Histogram(
