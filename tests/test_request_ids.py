@@ -2,11 +2,11 @@
 
 import uuid
 
-from myapp.api.logs import new_request_id
+from myapp.api.ids import uuid4_hex
 
 
-def test_new_request_ids_are_uuid4_hex():
-    ids = [new_request_id() for _ in range(2000)]
+def test_new_ids_are_uuid4_hex():
+    ids = [uuid4_hex() for _ in range(2000)]
     assert len(set(ids)) == len(ids)
     for value in ids:
         parsed = uuid.UUID(hex=value)

@@ -3,7 +3,6 @@
 import json
 import logging
 import time
-import uuid
 
 from flask import Flask, Response, g, has_request_context, request
 from flask.logging import default_handler
@@ -72,10 +71,6 @@ def configure_logging(app: Flask) -> None:
         logger.addHandler(handler)
         logger.setLevel(level)
         logger.propagate = False
-
-
-def new_request_id() -> str:
-    return uuid.uuid4().hex
 
 
 def start_timer() -> None:

@@ -6,7 +6,6 @@ registered here turn them, store outages and unexpected errors into problem bodi
 """
 
 import logging
-import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -16,6 +15,8 @@ from flask import Flask, current_app, json
 from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.wrappers import Response
+
+from .ids import uuid4_hex
 
 PROBLEM_MIMETYPE = "application/problem+json"
 
@@ -163,7 +164,7 @@ def handle_redis_error(error: redis.exceptions.ResponseError) -> Response:
 
 def handle_unexpected(error: BaseException) -> Response:
     """500 with an error id, logged with the traceback; nothing internal leaks."""
-    error_id = uuid.uuid4().hex
+    error_id = uuid4_hex()
     original = getattr(error, "original_exception", None) or error
     log.error("unhandled error %s", error_id, exc_info=original)
     return problem_response(

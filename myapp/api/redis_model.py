@@ -8,7 +8,6 @@ updates and deletes compare-and-set against the record as it was read.
 
 import json
 import re
-import uuid
 from collections.abc import Mapping, Sequence
 from functools import cached_property
 from typing import Any, Self, cast
@@ -17,6 +16,7 @@ from flask import current_app
 
 from ..db import redis_store
 from .fields import rfc3339
+from .ids import uuid4_hex
 from .metrics import store_call
 from .model import StoredModel
 from .paging import Page, PageQuery, SortKey
@@ -172,7 +172,7 @@ class RedisModel(StoredModel):
     @store_call("redis", "create")
     def create(cls, data: Mapping[str, Any]) -> Self:
         now = rfc3339(utcnow())
-        id = uuid.uuid4().hex
+        id = uuid4_hex()
         document = {"id": id, **cls.canonical(data)}
         document.update(created_at=now, updated_at=now)
         stored = encode(document).decode()

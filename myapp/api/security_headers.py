@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from flask import Flask
 
-from .logs import REQUEST_ID, new_request_id
+from .ids import uuid4_hex
+from .logs import REQUEST_ID
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -57,7 +58,7 @@ class ResponseHeaders:
         if supplied and _SANE_REQUEST_ID.fullmatch(supplied):
             request_id = supplied
         else:
-            request_id = new_request_id()
+            request_id = uuid4_hex()
         environ[REQUEST_ID] = request_id
 
         def start(
