@@ -2,7 +2,6 @@
 
 import os
 
-from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import scaffold, settings
@@ -17,6 +16,7 @@ from .api import (
     security_headers,
     tracing,
 )
+from .api.flask_app import App
 from .api.sql_engines import prepare_engines
 from .bar import blueprint as bar_blueprint
 from .db import migrate, redis_store, sql
@@ -38,7 +38,7 @@ def create_app(test_config=None, env=None):
     """Build the app; ``test_config`` (tests) replaces instance/config.py."""
     if env is None:
         env = "testing" if test_config is not None else settings.environment()
-    app = Flask(__name__, instance_relative_config=True)
+    app = App(__name__, instance_relative_config=True)
     os.makedirs(app.instance_path, exist_ok=True)
     settings.load(app, env, test_config)
 

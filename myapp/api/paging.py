@@ -374,7 +374,11 @@ def next_cursor(model: "Model", query: PageQuery, page: Page) -> str | None:
 
 
 def link_header(query: PageQuery, cursor: str | None) -> str | None:
-    """``next`` (the cursor link) and, on offset pages past the first, ``prev``."""
+    """``next`` (the cursor link) and, on offset pages past the first, ``prev``.
+
+    Their paths keep the mount point (SCRIPT_NAME), as Location does.
+    """
+    path = request.script_root + request.path
     links = []
     args: list[tuple[str, object]]
     if cursor is not None:
@@ -384,11 +388,11 @@ def link_header(query: PageQuery, cursor: str | None) -> str | None:
             if k not in ("offset", "cursor", "limit")
         ]
         args += [("cursor", cursor), ("limit", str(query.limit))]
-        links.append(f'<{request.path}?{urlencode(args)}>; rel="next"')
+        links.append(f'<{path}?{urlencode(args)}>; rel="next"')
     if query.offset:
         args = [(k, v) for k, v in request.args.items(multi=True) if k != "offset"]
         if "limit" not in request.args:
             args.append(("limit", str(query.limit)))
         args.append(("offset", max(query.offset - query.limit, 0)))
-        links.append(f'<{request.path}?{urlencode(args)}>; rel="prev"')
+        links.append(f'<{path}?{urlencode(args)}>; rel="prev"')
     return ", ".join(links) or None

@@ -1,0 +1,71 @@
+"""Each request's host, scheme and mount point, with URL adapters bound once per
+host (myapp/api/flask_app.py): every request still answers for its own."""
+
+import pytest
+
+from myapp.api.flask_app import HOST_BINDINGS
+
+BODY = {"name": "hosted"}
+
+
+def test_redirects_name_each_requests_own_host_and_scheme(client):
+    first = client.get("/v1/bar", headers={"Host": "a.example"})
+    second = client.get("/v1/bar", headers={"Host": "b.example:8080"})
+    third = client.get("/v1/bar", base_url="https://a.example")
+    again = client.get("/v1/bar", headers={"Host": "a.example"})
+
+    assert [r.status_code for r in (first, second, third, again)] == [308] * 4
+    assert first.headers["Location"] == "http://a.example/v1/bar/"
+    assert second.headers["Location"] == "http://b.example:8080/v1/bar/"
+    assert third.headers["Location"] == "https://a.example/v1/bar/"
+    assert again.headers["Location"] == first.headers["Location"]
+
+
+def test_locations_and_links_keep_the_mount_point(client):
+    base = "http://api.example/prefix"
+    created = client.post("/v1/bar/", json=BODY, base_url=base)
+    second = client.post("/v1/bar/", json=BODY, base_url=base)
+    page = client.get("/v1/bar/?limit=1", base_url=base)
+
+    assert created.status_code == 201
+    assert created.headers["Location"] == f"/prefix/v1/bar/{created.json['id']}"
+    assert page.status_code == 200
+    link = page.headers["Link"].removeprefix("<").partition(">")[0]
+    assert link.startswith("/prefix/v1/bar/?cursor=")
+    next_page = client.get(link.removeprefix("/prefix"), base_url=base)
+    assert next_page.status_code == 200
+    assert [page.json["items"], next_page.json["items"]] == [
+        [created.json],
+        [second.json],
+    ]
+
+
+def test_untrusted_hosts_are_refused_every_time(make_app):
+    app = make_app(TRUSTED_HOSTS=["api.example"])
+    client = app.test_client()
+    for _ in range(2):
+        refused = client.get("/v1/bar/", headers={"Host": "evil.example"})
+        served = client.get("/v1/bar/", headers={"Host": "api.example"})
+
+        assert refused.status_code == 400
+        assert refused.content_type == "application/problem+json"
+        assert "evil.example" in refused.json["detail"]
+        assert served.status_code == 200
+
+
+@pytest.mark.parametrize("host", ["bad host", "a.example:port", "ex\u00e4mple.com"])
+def test_malformed_hosts_get_what_flask_answers(client, host):
+    reference = client.application.url_map.bind_to_environ
+    response = client.get("/v1/bar", headers={"Host": host})
+    with client.application.test_request_context(headers={"Host": host}) as context:
+        expected = reference(context.request.environ).server_name
+
+    assert response.status_code == 308
+    assert response.headers["Location"] == f"http://{expected}/v1/bar/"
+
+
+def test_hosts_remembered_are_bounded(app):
+    client = app.test_client()
+    for n in range(HOST_BINDINGS + 50):
+        assert client.get("/v1/bar/", headers={"Host": f"h{n}.example"}).status_code
+    assert app._bind_host.cache_info().currsize == HOST_BINDINGS
