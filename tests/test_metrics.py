@@ -249,6 +249,32 @@ def test_threads_observing_one_series_lose_no_count(tmp_path):
     assert found[("http_request_duration_seconds_bucket", bucket)] == 40000
 
 
+# Series made until the process's histogram file outgrows its first map (64 KiB,
+# mapped anew when full), the first series written before and after.
+GROWN = """
+import sys
+from myapp.api import metrics, metrics_values
+first = metrics_values.observer(metrics.REQUEST_DURATION.labels("GET", "/first", "200"))
+first(0.01)
+for n in range(400):
+    metrics_values.observer(metrics.REQUEST_DURATION.labels("GET", f"/r{n}", "200"))(0.5)
+first(0.01)
+sys.stdout.write(metrics.exposition().decode())
+"""
+
+
+def test_series_count_on_after_their_file_grows(tmp_path):
+    found = exposed_by_process_of_its_own(GROWN, tmp_path)
+    (histogram,) = tmp_path.glob("histogram_*.db")
+    assert histogram.stat().st_size > 1 << 16
+    first = (("method", "GET"), ("route", "/first"), ("status", "200"))
+    last = (("method", "GET"), ("route", "/r399"), ("status", "200"))
+    assert found[("http_requests_total", first)] == 2
+    assert found[("http_request_duration_seconds_sum", first)] == 0.02
+    assert found[("http_requests_total", last)] == 1
+    assert found[("http_request_duration_seconds_sum", last)] == 0.5
+
+
 # A worker in multiprocess mode stuck in a request until it is killed (as
 # harakiri or the OOM killer would), and a scrape from another process.
 STUCK = """

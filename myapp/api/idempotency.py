@@ -120,9 +120,9 @@ def _claim(redis_key: str, claim: str) -> dict | None:
     """Take the key for this request (None), or return what holds it already."""
     lock_ttl = current_app.config["IDEMPOTENCY_LOCK_TTL"]
     for _ in range(3):
-        if redis_store.set(redis_key, claim, nx=True, ex=lock_ttl):
+        if redis_store.client.set(redis_key, claim, nx=True, ex=lock_ttl):
             return None
-        held = redis_store.get(redis_key)
+        held = redis_store.client.get(redis_key)
         if held is not None:
             return json.loads(held)
         # Released between the two calls: try to claim it again.
@@ -154,7 +154,7 @@ def _stored(fingerprint: str, response: Response) -> str:
 def _release(redis_key: str, claim: str) -> None:
     """Free the key after a failure; if Redis is gone, its TTL will."""
     try:
-        redis_store.eval(RELEASE, 1, redis_key, claim)
+        redis_store.client.eval(RELEASE, 1, redis_key, claim)
     except redis.exceptions.RedisError as error:
         log.warning("could not release idempotency key: %s", error)
 
@@ -186,7 +186,7 @@ def once(handler: Callable[[], Response]) -> Response:
         _release(redis_key, claim)
         return response
     try:
-        redis_store.eval(
+        redis_store.client.eval(
             COMPLETE,
             1,
             redis_key,

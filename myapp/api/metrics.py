@@ -213,40 +213,41 @@ class RequestMetrics:
         self._observers: dict[tuple[str, str, str], Callable[[float], None]] = {}
         self._count_started = metrics_values.incrementer(REQUESTS_STARTED)
 
-    def _record(self, method: str, route: str, status: str, seconds: float) -> None:
+    def _observer(self, method: str, route: str, status: str) -> Callable:
+        """The observe of the series (method, route, status), made at its first use."""
         key = (method, route, status)
         observe = self._observers.get(key)
         if observe is None:
             series = REQUEST_DURATION.labels(*key)
             observe = self._observers[key] = metrics_values.observer(series)
-        observe(seconds)
+        return observe
 
     def __call__(
         self, environ: WSGIEnvironment, start_response: StartResponse
     ) -> Iterable[bytes]:
         started = time.perf_counter()
-        status: list[str] = []
+        status = ["500"]
 
         def start(
             status_line: str, headers: list[tuple[str, str]], exc_info: Any = None
         ) -> Any:
-            status[:] = [status_line[:3]]
+            status[0] = status_line[:3]
             return start_response(status_line, headers, exc_info)
 
         self._count_started()
         try:
             return self.wsgi_app(environ, start)
         except BaseException:
-            status[:] = ["500"]
+            status[0] = "500"
             raise
         finally:
             method = environ.get("REQUEST_METHOD", "")
-            self._record(
+            observe = self._observer(
                 method if method in METHODS else OTHER_METHOD,
                 environ.get(ROUTE, UNMATCHED),
-                status[0] if status else "500",
-                time.perf_counter() - started,
+                status[0],
             )
+            observe(time.perf_counter() - started)
 
 
 def _version() -> str:

@@ -2,12 +2,14 @@
 
 The library's multiprocess value, on every write, takes its lock, asks for the
 process id (to notice a fork), looks the value's position up in the file's dict
-and packs the value there: several calls and lookups for what is one store of
-16 bytes. Here a value finds its position once; a fork is handled as it happens
-(an at-fork hook reopens the files under the child's id, as the library does when
-it notices one); and a write is the lock and that one store. A histogram's
-observation, the hottest write, is one locked section that finds its bucket by
-bisection and writes the bucket and the sum (``observer``).
+and packs the value and a timestamp there: several calls and lookups for what is
+one addition to a double. Here a value finds its position once, as an index into
+the file's map seen as doubles (entries are 8-byte aligned, the value first); a
+fork is handled as it happens (an at-fork hook reopens the files under the
+child's id, as the library does when it notices one); and a write is the lock and
+``doubles[index] += amount``. A histogram's observation, the hottest write, is
+one locked section that finds its bucket by bisection and adds to the bucket and
+the sum (``observer``).
 
 The files are the library's own (MmapedDict, ``<kind>_<pid>.db``), read by its
 MultiProcessCollector and tidied by metrics_files.py as before. MmapedDict's map
@@ -18,8 +20,8 @@ pinned, and tests/test_metrics*.py check exact counts through the library's read
 
 from __future__ import annotations
 
+import mmap
 import os
-import struct
 import threading
 from bisect import bisect_left
 from collections.abc import Callable
@@ -27,13 +29,13 @@ from typing import Any
 
 from prometheus_client.mmap_dict import MmapedDict, mmap_key
 
-# A value and its timestamp (the library's format; counters write 0.0).
-_pack = struct.Struct("dd").pack
-
 # One lock for every value, as the library has: a write is a few bytecodes.
 _lock = threading.Lock()
 _files: dict[str, MmapedDict] = {}
 _values: list[InPlaceValue] = []
+# Each file's map and the doubles view of it the values write through. A file
+# that grows is mapped anew (MmapedDict._init_value): its values are re-pointed.
+_views: dict[str, tuple[mmap.mmap, memoryview]] = {}
 
 
 def _file(kind: str) -> MmapedDict:
@@ -70,34 +72,43 @@ class InPlaceValue:
 
     def _open(self) -> None:
         """Find (or add) this value's entry in this process's file."""
-        self._file = _file(self._kind)
-        self._value, _ = self._file.read_value(self._key)
-        start = self._file._positions[self._key]
-        self._place = slice(start, start + 16)
+        file = _file(self._kind)
+        file.read_value(self._key)
+        self._index = file._positions[self._key] // 8
+        self._doubles = _doubles(self._kind, file)
 
     def inc(self, amount: float) -> None:
         with _lock:
-            self._add(amount)
-
-    def _add(self, amount: float) -> None:
-        """inc, for a caller that holds the lock."""
-        self._value += amount
-        self._file._m[self._place] = _pack(self._value, 0.0)
+            self._doubles[self._index] += amount
 
     def set(self, value: float, timestamp: float | None = None) -> None:
         with _lock:
-            self._value = value
-            self._file._m[self._place] = _pack(value, timestamp or 0.0)
+            self._doubles[self._index] = value
+            self._doubles[self._index + 1] = timestamp or 0.0
 
     def get(self) -> float:
         with _lock:
-            return self._value
+            return self._doubles[self._index]
 
     def set_exemplar(self, exemplar: object) -> None:
         """Exemplars are not kept in multiprocess mode (nor by the library)."""
 
     def get_exemplar(self) -> None:
         return None
+
+
+def _doubles(kind: str, file: MmapedDict) -> memoryview:
+    """The doubles view of ``file``'s current map, its values re-pointed to it
+    if the file has been mapped anew since."""
+    made = _views.get(kind)
+    if made is None or made[0] is not file._m:
+        if made is not None:
+            made[1].release()
+        made = _views[kind] = (file._m, memoryview(file._m).cast("d"))
+        for value in _values:
+            if value._kind == kind:
+                value._doubles = made[1]
+    return made[1]
 
 
 def observer(series: Any) -> Callable[[float], None]:
@@ -113,23 +124,31 @@ def observer(series: Any) -> Callable[[float], None]:
     def observe(amount: float) -> None:
         bucket = buckets[bisect_left(bounds, amount)]
         with _lock:
-            total._add(amount)
-            bucket._add(1.0)
+            total._doubles[total._index] += amount
+            bucket._doubles[bucket._index] += 1.0
 
     return observe
 
 
 def incrementer(counter: Any) -> Callable[[], None]:
-    """``counter.inc`` of a counter without labels: its value's own inc."""
+    """``counter.inc`` of a counter without labels, as one locked addition."""
     value = counter._value
     if not isinstance(value, InPlaceValue):
         return counter.inc
-    return lambda: value.inc(1.0)
+
+    def increment() -> None:
+        with _lock:
+            value._doubles[value._index] += 1.0
+
+    return increment
 
 
 def _reopen_in_child() -> None:
     """A forked child counts in files of its own, from zero, as the library's
     values do once they notice the new process id."""
+    for _, view in _views.values():
+        view.release()
+    _views.clear()
     for file in _files.values():
         file.close()
     _files.clear()

@@ -132,7 +132,7 @@ class RedisModel(StoredModel):
         if not _ID.fullmatch(id):
             return None
         (key,) = cls._keys(id)
-        stored = redis_store.get(key)
+        stored = redis_store.client.get(key)
         return cls(stored) if stored is not None else None
 
     @classmethod
