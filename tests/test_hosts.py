@@ -2,8 +2,11 @@
 host (myapp/api/flask_app.py): every request still answers for its own."""
 
 import pytest
+from werkzeug.urls import iri_to_uri
+from werkzeug.wrappers import Response
 
 from myapp.api.flask_app import HOST_BINDINGS
+from myapp.api.views import CompleteResponse
 
 BODY = {"name": "hosted"}
 
@@ -69,3 +72,36 @@ def test_hosts_remembered_are_bounded(app):
     for n in range(HOST_BINDINGS + 50):
         assert client.get("/v1/bar/", headers={"Host": f"h{n}.example"}).status_code
     assert app._bind_host.cache_info().currsize == HOST_BINDINGS
+
+
+@pytest.mark.parametrize("mount", ["/\u00e4", "/a b", "/%C3%A4"])
+def test_locations_are_uris_as_werkzeug_makes_them(client, mount):
+    created = client.post("/v1/bar/", json=BODY, base_url=f"http://api.example{mount}")
+    with client.application.test_request_context(base_url=f"http://x{mount}") as c:
+        root = c.request.script_root
+
+    assert created.status_code == 201
+    expected = iri_to_uri(f"{root}/v1/bar/{created.json['id']}")
+    assert created.headers["Location"] == expected
+    assert created.headers["Location"].isascii()
+
+
+@pytest.mark.parametrize(
+    "method, path, body",
+    [("GET", "/v1/bar/?limit=1", None), ("POST", "/v1/bar/", BODY), ("GET", "", None)],
+)
+def test_complete_responses_send_what_werkzeug_would(app, method, path, body):
+    """json_response's headers are sent as made; werkzeug's own fix-ups of them
+    (a copy, Location as a URI, Content-Length) would change nothing."""
+    client = app.test_client()
+    created = client.post("/v1/bar/", json=BODY, base_url="http://x/\u00e4")
+    path = path or f"/v1/bar/{created.json['id']}"
+    with app.test_request_context(
+        path, method=method, json=body, base_url="http://x/\u00e4"
+    ) as context:
+        response = app.full_dispatch_request()
+        environ = context.request.environ
+
+        assert isinstance(response, CompleteResponse)
+        sent = response.get_wsgi_headers(environ)
+        assert list(sent) == list(Response.get_wsgi_headers(response, environ))

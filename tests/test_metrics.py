@@ -254,10 +254,12 @@ def test_threads_observing_one_series_lose_no_count(tmp_path):
 GROWN = """
 import sys
 from myapp.api import metrics, metrics_values
-first = metrics_values.observer(metrics.REQUEST_DURATION.labels("GET", "/first", "200"))
+def observer(route):
+    return metrics_values.observer(metrics.REQUEST_DURATION.labels("GET", route, "200"))
+first = observer("/first")
 first(0.01)
 for n in range(400):
-    metrics_values.observer(metrics.REQUEST_DURATION.labels("GET", f"/r{n}", "200"))(0.5)
+    observer(f"/r{n}")(0.5)
 first(0.01)
 sys.stdout.write(metrics.exposition().decode())
 """

@@ -6,6 +6,7 @@ features (schemas, store, sort and filter fields) comes from the model.
 
 from collections.abc import Callable, Mapping
 from typing import Any
+from urllib.parse import quote
 
 from flask import Response, request
 from werkzeug.datastructures import Headers
@@ -21,11 +22,28 @@ JSON_MIMETYPE = "application/json"
 # A write that keeps losing compare-and-set races gives up with a 503 after this.
 WRITE_ATTEMPTS = 20
 
+# What werkzeug's iri_to_uri leaves unquoted in a path (besides letters, digits
+# and "_.-~"): a Location made with it is the URI werkzeug would have sent.
+PATH_SAFE = "%!$&'()*+,/:;=@"
+
+
+class CompleteResponse(Response):
+    """A response whose headers are final as made: Content-Length given, any
+    Location a URI already, a status that keeps both.
+
+    werkzeug copies a response's headers to send them and scans the copy to fix
+    those three things; for what json_response makes there is nothing to fix.
+    """
+
+    def get_wsgi_headers(self, environ: Any) -> Headers:
+        return self.headers
+
 
 def json_response(
     body: bytes, status: int = 200, headers: Mapping[str, str] | None = None
 ) -> BaseResponse:
-    """``body`` with its headers, given to werkzeug at once.
+    """``body`` with its headers, given to werkzeug at once (a ``Location`` among
+    them quoted with PATH_SAFE).
 
     Given the body, werkzeug would set Content-Type and then Content-Length one
     after the other, each a search and a check of the header list; the same
@@ -34,7 +52,7 @@ def json_response(
     listed = [("Content-Type", JSON_MIMETYPE), ("Content-Length", str(len(body)))]
     if headers:
         listed.extend(headers.items())
-    response = Response(status=status, headers=Headers(listed))
+    response = CompleteResponse(status=status, headers=Headers(listed))
     response.response = [body]
     return response
 
@@ -83,7 +101,7 @@ def _create(model: Any) -> BaseResponse:
     record = model.create(document)
     body = record.as_bytes()
     headers = {
-        "Location": f"{request.script_root}{request.path}{record.id}",
+        "Location": quote(f"{request.script_root}{request.path}{record.id}", PATH_SAFE),
         "ETag": preconditions.etag_for(body),
     }
     return json_response(body, 201, headers)
