@@ -37,6 +37,7 @@ def require_token_for_writes() -> None:
     tokens = current_app.config["API_TOKENS"]
     if not tokens:
         return
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    supplied = request.environ.get("HTTP_AUTHORIZATION", "")
+    scheme, _, token = supplied.partition(" ")
     if scheme.lower() != "bearer" or not _token_is_valid(token.strip(), tokens):
         raise MissingToken()

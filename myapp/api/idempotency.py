@@ -30,6 +30,7 @@ from ..db import redis_store
 from .problems import Problem
 
 HEADER = "Idempotency-Key"
+ENVIRON_KEY = "HTTP_IDEMPOTENCY_KEY"
 REPLAYED_HEADER = "Idempotent-Replayed"
 MAX_KEY_LENGTH = 255
 KEY_PATTERN = "^[ -~]{1,255}$"
@@ -78,7 +79,7 @@ class KeyReused(Problem):
 
 
 def _key_from_request() -> str | None:
-    key = request.headers.get(HEADER)
+    key = request.environ.get(ENVIRON_KEY)
     if key is not None and not _PRINTABLE.fullmatch(key):
         raise BadRequest(
             f"{HEADER} must be 1 to {MAX_KEY_LENGTH} printable ASCII characters."
