@@ -105,3 +105,34 @@ def test_complete_responses_send_what_werkzeug_would(app, method, path, body):
         assert isinstance(response, CompleteResponse)
         sent = response.get_wsgi_headers(environ)
         assert list(sent) == list(Response.get_wsgi_headers(response, environ))
+
+
+ADAPTER_PARTS = (
+    "server_name",
+    "script_name",
+    "subdomain",
+    "url_scheme",
+    "path_info",
+    "default_method",
+    "query_args",
+    "websocket",
+)
+
+
+@pytest.mark.parametrize(
+    "path, query, base",
+    [
+        ("/v1/bar/", "", "http://api.example"),
+        ("/v1/b\u00e4r/", "q=\u00e4&x=%C3%A4", "https://api.example:8443/m\u00f6unt"),
+        ("/", "", "http://[::1]:8000"),
+    ],
+)
+def test_adapters_are_those_flask_binds(app, path, query, base):
+    """Each request's adapter is Flask's own, field by field."""
+    with app.test_request_context(path, query_string=query, base_url=base) as context:
+        made = app.create_url_adapter(context.request)
+        expected = super(type(app), app).create_url_adapter(context.request)
+
+    assert made is not expected
+    for part in ADAPTER_PARTS:
+        assert getattr(made, part) == getattr(expected, part), part

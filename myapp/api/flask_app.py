@@ -13,13 +13,8 @@ request gets a new adapter for its own path, method and query.
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING
-
 from flask import Flask, Request
 from werkzeug.routing import MapAdapter
-
-if TYPE_CHECKING:
-    from _typeshed.wsgi import WSGIEnvironment
 
 # What the host, scheme and server name of an adapter are made of.
 HOST_KEYS = (
@@ -30,15 +25,16 @@ HOST_KEYS = (
     "HTTP_CONNECTION",
     "HTTP_UPGRADE",
 )
+# What the adapter of each request reads from its own environ.
+PATH_KEYS = ("SCRIPT_NAME", "PATH_INFO", "QUERY_STRING")
 # Distinct hosts remembered; any others are bound as Flask binds them.
 HOST_BINDINGS = 256
 
 
-def _wsgi_string(environ: WSGIEnvironment, name: str) -> str | None:
-    """What Werkzeug's bind_to_environ reads: the WSGI latin-1 string as UTF-8."""
-    value = environ.get(name)
-    if value is None:
-        return None
+def _wsgi_string(value: str | None) -> str | None:
+    """What Werkzeug's bind_to_environ reads: a WSGI (latin-1) string as UTF-8."""
+    if value is None or value.isascii():
+        return value
     return value.encode("latin1").decode(errors="replace")
 
 
@@ -74,18 +70,19 @@ class App(Flask):
             request.trusted_hosts = trusted_hosts
         environ = request.environ
         host, bound = self._bind_host(
-            tuple(environ.get(name) for name in HOST_KEYS),
+            tuple(map(environ.get, HOST_KEYS)),
             config["SERVER_NAME"],
             tuple(trusted_hosts or ()),
         )
         request.host = host  # type: ignore[misc]
+        script_name, path_info, query = map(_wsgi_string, map(environ.get, PATH_KEYS))
         return MapAdapter(
             self.url_map,
             bound.server_name,
-            _wsgi_string(environ, "SCRIPT_NAME") or "/",
+            script_name or "/",
             bound.subdomain,
             bound.url_scheme,
-            _wsgi_string(environ, "PATH_INFO") or "/",
+            path_info or "/",
             environ["REQUEST_METHOD"],
-            _wsgi_string(environ, "QUERY_STRING"),
+            query,
         )
