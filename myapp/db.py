@@ -48,7 +48,11 @@ class AppRedis(FlaskRedis):
 
     @property
     def client(self) -> redis.Redis:
-        return current_app.extensions["redis"]
+        return self.client_of(current_app)
+
+    @staticmethod
+    def client_of(app: Flask) -> redis.Redis:
+        return app.extensions["redis"]
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.client, name)

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from functools import cached_property
 from typing import Any, Self, cast
 
-from flask import current_app
+from flask import Flask, current_app
 
 from ..db import redis_store
 from .fields import rfc3339
@@ -70,13 +70,34 @@ return 1
 """
 
 
-def _script(source: str) -> Any:
-    """The script registered on the current app's client (EVALSHA, loaded once)."""
-    scripts = current_app.extensions.setdefault("redis_scripts", {})
-    script = scripts.get(source)
-    if script is None:
-        script = scripts[source] = redis_store.client.register_script(source)
-    return script
+class RedisStore:
+    """An app's Redis as its models use it: the client, the key prefix and the
+    scripts registered on the client (EVALSHA, each loaded once)."""
+
+    def __init__(self, app: Flask) -> None:
+        self.client = redis_store.client_of(app)
+        self.prefix = app.config["REDIS_KEY_PREFIX"]
+        self._scripts: dict[str, Any] = {}
+
+    def keys(self, kind: str, *suffixes: str) -> list[str]:
+        """``kind``'s keys (``<REDIS_KEY_PREFIX><kind>:<suffix>``), in order."""
+        prefix = f"{self.prefix}{kind}:"
+        return [prefix + suffix for suffix in suffixes]
+
+    def script(self, source: str) -> Any:
+        script = self._scripts.get(source)
+        if script is None:
+            script = self._scripts[source] = self.client.register_script(source)
+        return script
+
+
+def _store() -> RedisStore:
+    """The current app's RedisStore, made at its first use (one look at the app)."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    store = app.extensions.get("redis_models")
+    if store is None:
+        store = app.extensions["redis_models"] = RedisStore(app)
+    return store
 
 
 class RedisModel(StoredModel):
@@ -121,18 +142,13 @@ class RedisModel(StoredModel):
         return b"[%s]" % b",".join(record.as_bytes() for record in records)
 
     @classmethod
-    def _keys(cls, *suffixes: str) -> list[str]:
-        """This kind's keys (``<REDIS_KEY_PREFIX><kind>:<suffix>``), in order."""
-        prefix = f"{current_app.config['REDIS_KEY_PREFIX']}{cls.kind}:"
-        return [prefix + suffix for suffix in suffixes]
-
-    @classmethod
     @store_call("redis", "get")
     def get(cls, id: str) -> Self | None:
         if not _ID.fullmatch(id):
             return None
-        (key,) = cls._keys(id)
-        stored = redis_store.client.get(key)
+        store = _store()
+        (key,) = store.keys(cls.kind, id)
+        stored = store.client.get(key)
         return cls(stored) if stored is not None else None
 
     @classmethod
@@ -158,8 +174,9 @@ class RedisModel(StoredModel):
             start = ("rank", cast(int, query.offset))  # a page not after a cursor
         else:
             start = ("after", query.after[0])
-        index, prefix = cls._keys("index", "")
-        counted, entries, stored = _script(PAGE)(
+        store = _store()
+        index, prefix = store.keys(cls.kind, "index", "")
+        counted, entries, stored = store.script(PAGE)(
             keys=[index], args=[*start, query.limit, prefix]
         )
         next_position = None
@@ -176,8 +193,9 @@ class RedisModel(StoredModel):
         document = {"id": id, **cls.canonical(data)}
         document.update(created_at=now, updated_at=now)
         stored = encode(document).decode()
-        _script(CREATE)(
-            keys=cls._keys(id, "index", "seq"),
+        store = _store()
+        store.script(CREATE)(
+            keys=store.keys(cls.kind, id, "index", "seq"),
             args=[stored, id],
         )
         return cls(stored, document)
@@ -190,17 +208,19 @@ class RedisModel(StoredModel):
             created_at=self.document["created_at"], updated_at=rfc3339(utcnow())
         )
         stored = encode(document).decode()
-        applied = _script(REPLACE_IF_UNCHANGED)(
-            keys=self._keys(self.id), args=[self.stored, stored]
+        store = _store()
+        applied = store.script(REPLACE_IF_UNCHANGED)(
+            keys=store.keys(self.kind, self.id), args=[self.stored, stored]
         )
         return type(self)(stored, document) if applied else None
 
     @store_call("redis", "delete")
     def delete(self) -> bool:
         """Delete the record; False if it changed since it was read."""
+        store = _store()
         return bool(
-            _script(DELETE_IF_UNCHANGED)(
-                keys=self._keys(self.id, "index"),
+            store.script(DELETE_IF_UNCHANGED)(
+                keys=store.keys(self.kind, self.id, "index"),
                 args=[self.stored, self.id],
             )
         )
