@@ -3,7 +3,7 @@
 import json
 from typing import Any
 
-from flask import request
+from flask import Request, request
 from werkzeug.exceptions import BadRequest, RequestEntityTooLarge, UnsupportedMediaType
 
 JSON = "application/json"
@@ -36,17 +36,17 @@ def _depth(document: Any) -> int:
     return deepest
 
 
-def _body() -> bytes:
+def _body(current: Request) -> bytes:
     """The body, or 413 when it is larger than MAX_CONTENT_LENGTH.
 
     A declared Content-Length over the limit is refused before anything is read. A
     body of undeclared length (chunked) is read up to the limit, where Werkzeug stops
     without a word; one more byte from the server's stream tells whether it was cut.
     """
-    raw = request.get_data(cache=True)
-    environ = request.environ
-    if request.content_length is None and environ.get("wsgi.input_terminated"):
-        limit = request.max_content_length
+    raw = current.get_data(cache=True)
+    environ = current.environ
+    if current.content_length is None and environ.get("wsgi.input_terminated"):
+        limit = current.max_content_length
         if limit is not None and len(raw) >= limit and environ["wsgi.input"].read(1):
             raise RequestEntityTooLarge()
     return raw
@@ -54,12 +54,13 @@ def _body() -> bytes:
 
 def json_object(accepted: tuple[str, ...] = (JSON,)) -> dict[str, Any]:
     """The request body as a JSON object, or a 415/413/400 problem."""
-    if request.mimetype not in accepted:
+    current = request._get_current_object()  # type: ignore[attr-defined]
+    if current.mimetype not in accepted:
         raise UnsupportedMediaType(
             f"Send the body as {' or '.join(accepted)}"
-            f" (got {request.mimetype or 'no Content-Type'})."
+            f" (got {current.mimetype or 'no Content-Type'})."
         )
-    raw = _body()
+    raw = _body(current)
     too_deep = f"The body nests arrays or objects more than {MAX_DEPTH} levels deep."
     try:
         document = _DECODER.decode(raw.decode("utf-8"))
