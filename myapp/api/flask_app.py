@@ -74,7 +74,7 @@ class App(Flask):
             config["SERVER_NAME"],
             tuple(trusted_hosts or ()),
         )
-        request.host = host  # type: ignore[misc]
+        request.host = host
         script_name, path_info, query = map(_wsgi_string, map(environ.get, PATH_KEYS))
         return MapAdapter(
             self.url_map,

@@ -35,7 +35,7 @@ _files: dict[str, MmapedDict] = {}
 _values: list[InPlaceValue] = []
 # Each file's map and the doubles view of it the values write through. A file
 # that grows is mapped anew (MmapedDict._init_value): its values are re-pointed.
-_views: dict[str, tuple[mmap.mmap, memoryview]] = {}
+_views: dict[str, tuple[mmap.mmap, memoryview[float]]] = {}
 
 
 def _file(kind: str) -> MmapedDict:
@@ -97,7 +97,7 @@ class InPlaceValue:
         return None
 
 
-def _doubles(kind: str, file: MmapedDict) -> memoryview:
+def _doubles(kind: str, file: MmapedDict) -> memoryview[float]:
     """The doubles view of ``file``'s current map, its values re-pointed to it
     if the file has been mapped anew since."""
     made = _views.get(kind)

@@ -79,7 +79,7 @@ class RedisStore:
         self.prefix = app.config["REDIS_KEY_PREFIX"]
         self._scripts: dict[str, Any] = {}
 
-    def keys(self, kind: str, *suffixes: str) -> list[str]:
+    def keys(self, kind: str | None, *suffixes: str) -> list[str]:
         """``kind``'s keys (``<REDIS_KEY_PREFIX><kind>:<suffix>``), in order."""
         prefix = f"{self.prefix}{kind}:"
         return [prefix + suffix for suffix in suffixes]
@@ -148,7 +148,7 @@ class RedisModel(StoredModel):
             return None
         store = _store()
         (key,) = store.keys(cls.kind, id)
-        stored = store.client.get(key)
+        stored = cast(str | None, store.client.get(key))  # decode_responses
         return cls(stored) if stored is not None else None
 
     @classmethod
