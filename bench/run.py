@@ -7,11 +7,12 @@ bench/fastapi_app.py on uvicorn (uvloop, httptools, 2 workers); seeds foos and
 bars through the API (what create runs add is removed after each); warms up;
 measures each worker's RSS before and after 20,000 more requests; then runs every
 scenario for ROUNDS rounds, interleaved: in each round, a ceiling run, then the
-scenario on bare Flask, on FastAPI and on the service, one after the other. It
-prints the table: "x bare" and "x FastAPI" are medians over rounds of the
-service's req/s over the reference's in the same round, "p99 x bare" likewise of
-p99s, and the ceiling ratio of req/s over the ceiling's just before; p50 and p99
-are medians over rounds. A second table gives each server's CPU time per
+scenario on the service and on each server it is compared with (bare Flask,
+FastAPI, the twins below), taking turns (see SLICES). It prints the table: "x
+bare" and "x FastAPI" are medians over rounds of the service's req/s over the
+reference's in the same round, "p99 x bare" likewise of p99s, and the ceiling
+ratio of req/s over the ceiling's just before; p50 and p99 are medians over
+rounds. A second table gives each server's CPU time per
 request (its processes' user + system time over a run's requests): on a shared
 machine req/s also measures the share of the CPUs a server got, CPU per request
 only what a request costs. Every process it starts is stopped by its id, whatever
@@ -27,15 +28,17 @@ each round: on/off is the median over rounds of their req/s ratio), BENCH_BASELI
 (a commit: also serve the service as it was at that commit, from `git archive`, on
 a database and a Redis key prefix of its own, seeded alike, taking turns with the
 service: "x baseline" is the median of the service's req/s over its),
-BENCH_TWIN_SLICES (3).
+BENCH_SLICES (3).
 
-The twins (metrics off, the baseline) are the service's own code, compared within
-a few percent: each round's run of a scenario is cut into TWIN_SLICES slices, and
-the service and its twins take turns slice by slice, the order reversed at each
-(service, twins; twins, service; ...). A change in the machine's speed during the
-run, which another tenant of the host can make by 20% for minutes, then falls on
-all of them alike instead of on whichever ran last. Their figures sum the
-slices': requests, time and CPU; p50 and p99 are the median slice's.
+The service is compared within a few percent (with bare Flask, with its twins:
+the service's own code with metrics off, or at the baseline): each round's run of
+a scenario is cut into SLICES slices, and the service and every server compared
+with it take turns slice by slice, the order reversed at each (service, bare,
+FastAPI, twins; twins, FastAPI, bare, service; ...). A change in the machine's
+speed during the run, which another tenant of the host can make by 20% for
+minutes, then falls on all of them alike instead of on whichever ran last. Their
+figures sum the slices': requests, time and CPU; p50 and p99 are the median
+slice's.
 """
 
 import dataclasses
@@ -130,9 +133,9 @@ METRICS_COST_LIMIT = 0.05
 BASELINE = os.environ.get("BENCH_BASELINE", "")
 # Servers that take turns with the service in each round, compared with it.
 TWINS = (("metrics_off",) if METRICS_OFF else ()) + (("baseline",) if BASELINE else ())
-TWIN_SLICES = setting("TWIN_SLICES", 3)
+SLICES = setting("SLICES", 3)
 # wrk takes whole seconds.
-SLICE_DURATION = max(1, round(DURATION / TWIN_SLICES))
+SLICE_DURATION = max(1, round(DURATION / SLICES))
 # The whole run stops here whatever is left: the rounds' runs plus ten minutes
 # for the start, the seeding, the warm-up and the memory run (about 9 minutes at
 # 3 rounds with the references).
@@ -140,7 +143,7 @@ RUNS_PER_SCENARIO = 1 + 2 * REFERENCE + len(TWINS)
 TIME_BUDGET = 600 + ROUNDS * len(SCENARIOS) * (
     CEILING_DURATION
     + 2
-    + RUNS_PER_SCENARIO * (DURATION + 2 * (TWIN_SLICES if TWINS else 1))
+    + RUNS_PER_SCENARIO * (DURATION + 2 * (SLICES if RUNS_PER_SCENARIO > 1 else 1))
 )
 
 
@@ -662,11 +665,11 @@ class Bench:
 
     def measure_in_turns(self, kind, servers):
         """``kind`` on each of ``servers`` (the service first) for DURATION,
-        taking turns in TWIN_SLICES slices, the order reversed at each."""
+        taking turns in SLICES slices, the order reversed at each."""
         if len(servers) == 1:
             return {servers[0]: self.measure(kind, server=servers[0])}
         slices = {server: [] for server in servers}
-        for index in range(TWIN_SLICES):
+        for index in range(SLICES):
             for server in servers if index % 2 == 0 else reversed(servers):
                 run = self.measure(kind, SLICE_DURATION, server=server)
                 slices[server].append(run)
@@ -709,9 +712,10 @@ def run(bench):
     load_before = load_average()
     bench.start()
     log("warming up")
+    compared = (*(REFERENCES if REFERENCE else ()), *TWINS)
     for kind in ["ceiling", *SCENARIOS]:
         bench.measure(kind, 2)
-        for server in TWINS if kind != "ceiling" else ():
+        for server in compared if kind != "ceiling" else ():
             bench.measure(kind, 2, server=server)
     rss_warm = worker_rss(bench.service.pid)
     log(f"memory: {MEMORY_REQUESTS} more requests, every scenario in turn")
@@ -725,9 +729,9 @@ def run(bench):
     # follows a ceiling run of its own, and its ratio is to that one.
     samples = {kind: [] for kind in ["ceiling", *SCENARIOS]}
     ratios = {kind: [] for kind in SCENARIOS}
-    # The runs of each server the service is compared with, and their req/s over
-    # the ceiling's just before: the references run before the service in each
-    # round, its twins (metrics off, the baseline) in turns with it.
+    # The runs of each server the service is compared with (the references, the
+    # twins), which take turns with it in each round, and their req/s over the
+    # ceiling's just before.
     references = REFERENCES if REFERENCE else ()
     compared = {
         server: {
@@ -750,13 +754,11 @@ def run(bench):
                 raise RuntimeError(f"over the time budget ({TIME_BUDGET} s)")
             ceiling_run = bench.measure("ceiling", CEILING_DURATION)
             samples["ceiling"].append(ceiling_run)
-            for server in references:
-                compare(server, kind, bench.measure(kind, server=server), ceiling_run)
-            runs = bench.measure_in_turns(kind, ("service", *TWINS))
+            runs = bench.measure_in_turns(kind, ("service", *references, *TWINS))
             run = runs["service"]
             samples[kind].append(run)
             ratios[kind].append(run["rps"] / ceiling_run["rps"])
-            for server in TWINS:
+            for server in (*references, *TWINS):
                 compare(server, kind, runs[server], ceiling_run)
 
     ceiling = summarise(samples["ceiling"])
@@ -776,7 +778,7 @@ def run(bench):
             "seeded": SEED,
             "reference": bool(REFERENCE),
             "metrics_off": bool(METRICS_OFF),
-            "twin_slices": TWIN_SLICES if TWINS else None,
+            "slices": SLICES,
             "baseline": BASELINE or None,
         },
         "ceiling": ceiling,

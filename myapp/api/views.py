@@ -4,6 +4,7 @@ A feature's Resource methods are one-line calls into here; what differs between
 features (schemas, store, sort and filter fields) comes from the model.
 """
 
+import functools
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import quote
@@ -57,6 +58,13 @@ def json_response(
     return response
 
 
+@functools.lru_cache(maxsize=64)
+def _collection_uri(script_root: str, path: str) -> str:
+    """A collection's path as a URI (a few per app): a new record's Location is
+    this and its id, which the store made (an integer, hex digits)."""
+    return quote(f"{script_root}{path}", PATH_SAFE)
+
+
 def empty_response(
     status: int, headers: Mapping[str, str] | None = None
 ) -> BaseResponse:
@@ -101,7 +109,7 @@ def _create(model: Any) -> BaseResponse:
     record = model.create(document)
     body = record.as_bytes()
     headers = {
-        "Location": quote(f"{request.script_root}{request.path}{record.id}", PATH_SAFE),
+        "Location": f"{_collection_uri(request.script_root, request.path)}{record.id}",
         "ETag": preconditions.etag_for(body),
     }
     return json_response(body, 201, headers)
