@@ -33,8 +33,9 @@ BENCH_SLICES (3).
 The service is compared within a few percent (with bare Flask, with its twins:
 the service's own code with metrics off, or at the baseline): each round's run of
 a scenario is cut into SLICES slices, and the service and every server compared
-with it take turns slice by slice, the order reversed at each (service, bare,
-FastAPI, twins; twins, FastAPI, bare, service; ...). A change in the machine's
+with it take turns slice by slice, the order reversed at each (twins, service,
+bare, FastAPI; FastAPI, bare, service, twins; ...): the service always runs next
+to its twins and to bare Flask, its closest comparisons. A change in the machine's
 speed during the run, which another tenant of the host can make by 20% for
 minutes, then falls on all of them alike instead of on whichever ran last. Their
 figures sum the slices': requests, time and CPU; p50 and p99 are the median
@@ -664,8 +665,8 @@ class Bench:
         return figures
 
     def measure_in_turns(self, kind, servers):
-        """``kind`` on each of ``servers`` (the service first) for DURATION,
-        taking turns in SLICES slices, the order reversed at each."""
+        """``kind`` on each of ``servers`` for DURATION, taking turns in SLICES
+        slices, the order reversed at each (so neighbours stay neighbours)."""
         if len(servers) == 1:
             return {servers[0]: self.measure(kind, server=servers[0])}
         slices = {server: [] for server in servers}
@@ -754,7 +755,9 @@ def run(bench):
                 raise RuntimeError(f"over the time budget ({TIME_BUDGET} s)")
             ceiling_run = bench.measure("ceiling", CEILING_DURATION)
             samples["ceiling"].append(ceiling_run)
-            runs = bench.measure_in_turns(kind, ("service", *references, *TWINS))
+            # The service between its twins and bare Flask, the closest comparisons.
+            order = (*TWINS, "service", *references)
+            runs = bench.measure_in_turns(kind, order)
             run = runs["service"]
             samples[kind].append(run)
             ratios[kind].append(run["rps"] / ceiling_run["rps"])
