@@ -13,6 +13,7 @@ request gets a new adapter for its own path, method and query.
 from __future__ import annotations
 
 import functools
+
 from flask import Flask, Request
 from werkzeug.routing import MapAdapter
 
@@ -49,7 +50,12 @@ class App(Flask):
         self, values: tuple[str | None, ...], server_name: str | None, trusted: tuple
     ) -> tuple[str, MapAdapter]:
         """The request's checked host and an adapter bound by Flask to an environ
-        of ``values`` alone; raises as Flask would for a host it refuses."""
+        of ``values`` alone; raises as Flask would for a host it refuses.
+
+        ``server_name`` and ``trusted`` (SERVER_NAME, TRUSTED_HOSTS) are read by
+        Flask from the config; they are arguments so that a binding is
+        remembered for the configuration it was made under.
+        """
         environ = {
             name: value
             for name, value in zip(HOST_KEYS, values, strict=True)

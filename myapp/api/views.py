@@ -43,8 +43,8 @@ class CompleteResponse(Response):
 def json_response(
     body: bytes, status: int = 200, headers: Mapping[str, str] | None = None
 ) -> BaseResponse:
-    """``body`` with its headers, given to werkzeug at once (a ``Location`` among
-    them quoted with PATH_SAFE).
+    """``body`` with its headers, given to werkzeug at once and sent as given (a
+    ``Location`` among them must be a URI already: see _collection_uri).
 
     Given the body, werkzeug would set Content-Type and then Content-Length one
     after the other, each a search and a check of the header list; the same
