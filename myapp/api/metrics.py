@@ -213,7 +213,9 @@ class RequestMetrics:
         self._observers: dict[tuple[str, str, str], Callable[[float], None]] = {}
         self._count_started = metrics_values.incrementer(REQUESTS_STARTED)
 
-    def _observer(self, method: str, route: str, status: str) -> Callable:
+    def _observer(
+        self, method: str, route: str, status: str
+    ) -> Callable[[float], None]:
         """The observe of the series (method, route, status), made at its first use."""
         key = (method, route, status)
         observe = self._observers.get(key)

@@ -20,6 +20,7 @@ pinned, and tests/test_metrics*.py check exact counts through the library's read
 
 from __future__ import annotations
 
+import functools
 import mmap
 import os
 import threading
@@ -131,16 +132,11 @@ def observer(series: Any) -> Callable[[float], None]:
 
 
 def incrementer(counter: Any) -> Callable[[], None]:
-    """``counter.inc`` of a counter without labels, as one locked addition."""
+    """``counter.inc`` of a counter without labels: its value's own inc, by one."""
     value = counter._value
     if not isinstance(value, InPlaceValue):
         return counter.inc
-
-    def increment() -> None:
-        with _lock:
-            value._doubles[value._index] += 1.0
-
-    return increment
+    return functools.partial(value.inc, 1.0)
 
 
 def _reopen_in_child() -> None:
