@@ -22,6 +22,7 @@ import atexit
 import fcntl
 import functools
 import hmac
+import operator
 import os
 import subprocess
 import time
@@ -189,15 +190,13 @@ class RouteNotingRequest(Request):
 
     _url_rule: Rule | None = None
 
-    @property
-    def url_rule(self) -> Rule | None:
-        return self._url_rule
-
-    @url_rule.setter
-    def url_rule(self, rule: Rule | None) -> None:
+    def _note_url_rule(self, rule: Rule | None) -> None:
         self._url_rule = rule
         if rule is not None:
             self.environ[ROUTE] = rule.rule
+
+    # Flask reads the rule several times a request: the getter is C, no frame.
+    url_rule = property(operator.attrgetter("_url_rule"), _note_url_rule)
 
 
 class RequestMetrics:
@@ -211,17 +210,13 @@ class RequestMetrics:
     def __init__(self, wsgi_app: WSGIApplication) -> None:
         self.wsgi_app = wsgi_app
         self._observers: dict[tuple[str, str, str], Callable[[float], None]] = {}
-        self._count_started = metrics_values.incrementer(REQUESTS_STARTED)
+        self._started = metrics_values.value_of(REQUESTS_STARTED)
 
-    def _observer(
-        self, method: str, route: str, status: str
-    ) -> Callable[[float], None]:
+    def _observer(self, key: tuple[str, str, str]) -> Callable[[float], None]:
         """The observe of the series (method, route, status), made at its first use."""
-        key = (method, route, status)
-        observe = self._observers.get(key)
-        if observe is None:
-            series = REQUEST_DURATION.labels(*key)
-            observe = self._observers[key] = metrics_values.observer(series)
+        observe = self._observers[key] = metrics_values.observer(
+            REQUEST_DURATION.labels(*key)
+        )
         return observe
 
     def __call__(
@@ -236,7 +231,7 @@ class RequestMetrics:
             status[0] = status_line[:3]
             return start_response(status_line, headers, exc_info)
 
-        self._count_started()
+        self._started.inc(1.0)
         try:
             return self.wsgi_app(environ, start)
         except BaseException:
@@ -244,11 +239,12 @@ class RequestMetrics:
             raise
         finally:
             method = environ.get("REQUEST_METHOD", "")
-            observe = self._observer(
+            key = (
                 method if method in METHODS else OTHER_METHOD,
                 environ.get(ROUTE, UNMATCHED),
                 status[0],
             )
+            observe = self._observers.get(key) or self._observer(key)
             observe(time.perf_counter() - started)
 
 

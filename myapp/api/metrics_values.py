@@ -20,13 +20,12 @@ pinned, and tests/test_metrics*.py check exact counts through the library's read
 
 from __future__ import annotations
 
-import functools
 import mmap
 import os
 import threading
 from bisect import bisect_left
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol, cast
 
 from prometheus_client.mmap_dict import MmapedDict, mmap_key
 
@@ -131,12 +130,14 @@ def observer(series: Any) -> Callable[[float], None]:
     return observe
 
 
-def incrementer(counter: Any) -> Callable[[], None]:
-    """``counter.inc`` of a counter without labels: its value's own inc, by one."""
-    value = counter._value
-    if not isinstance(value, InPlaceValue):
-        return counter.inc
-    return functools.partial(value.inc, 1.0)
+class Addable(Protocol):
+    def inc(self, amount: float) -> None: ...
+
+
+def value_of(counter: Any) -> Addable:
+    """The value of a counter without labels, to add to without the library's
+    checks of the amount on each call (ours are constants)."""
+    return cast(Addable, counter._value)
 
 
 def _reopen_in_child() -> None:
