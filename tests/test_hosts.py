@@ -2,10 +2,11 @@
 host (myapp/api/flask_app.py): every request still answers for its own."""
 
 import pytest
+from flask import Flask
 from werkzeug.urls import iri_to_uri
 from werkzeug.wrappers import Response
 
-from myapp.api.flask_app import HOST_BINDINGS
+from myapp.api.flask_app import HOST_BINDINGS, SYNC_FUNCTIONS
 from myapp.api.views import CompleteResponse
 
 BODY = {"name": "hosted"}
@@ -89,11 +90,17 @@ def test_locations_are_uris_as_werkzeug_makes_them(client, mount):
 
 @pytest.mark.parametrize(
     "method, path, body",
-    [("GET", "/v1/bar/?limit=1", None), ("POST", "/v1/bar/", BODY), ("GET", "", None)],
+    [
+        ("GET", "/v1/bar/?limit=1", None),
+        ("POST", "/v1/bar/", BODY),
+        ("GET", "", None),
+        ("HEAD", "", None),
+    ],
 )
 def test_complete_responses_send_what_werkzeug_would(app, method, path, body):
-    """json_response's headers are sent as made; werkzeug's own fix-ups of them
-    (a copy, Location as a URI, Content-Length) would change nothing."""
+    """json_response's headers and body are sent as made; werkzeug's own
+    fix-ups of the headers (a copy, Location as a URI, Content-Length) and its
+    wrapping of the body (empty for HEAD, text encoded) would change nothing."""
     client = app.test_client()
     created = client.post("/v1/bar/", json=BODY, base_url="http://x/\u00e4")
     path = path or f"/v1/bar/{created.json['id']}"
@@ -106,6 +113,65 @@ def test_complete_responses_send_what_werkzeug_would(app, method, path, body):
         assert isinstance(response, CompleteResponse)
         sent = response.get_wsgi_headers(environ)
         assert list(sent) == list(Response.get_wsgi_headers(response, environ))
+        body_sent = list(response.get_app_iter(environ))
+        assert body_sent == list(Response.get_app_iter(response, environ))
+        assert (body_sent == []) == (method == "HEAD")
+
+
+def test_bodies_sent_as_made_still_call_back_on_close(app):
+    """A view or hook may ask to be called once the body is sent."""
+    closed = []
+
+    @app.after_request
+    def call_back(response):
+        response.call_on_close(lambda: closed.append(response.status_code))
+        return response
+
+    served = app.test_client().post("/v1/bar/", json=BODY)
+    assert closed == []
+    served.close()
+
+    assert served.status_code == 201
+    assert served.json["name"] == BODY["name"]
+    assert closed == [201]
+
+
+def test_head_and_not_modified_carry_no_body_on_the_wire(app, over_http):
+    http = over_http(app)
+    created = http.request("POST", "/v1/bar/", json_body=BODY)
+    item = f"/v1/bar/{created.json()['id']}"
+    head = http.request("HEAD", item)
+    unchanged = http.request(
+        "GET", item, headers={"If-None-Match": head.headers["ETag"]}
+    )
+
+    assert created.status == 201
+    assert (head.status, head.body) == (200, b"")
+    assert head.headers["Content-Length"] == created.headers["Content-Length"]
+    assert (unchanged.status, unchanged.body) == (304, b"")
+    assert unchanged.headers["ETag"] == created.headers["ETag"]
+
+
+def test_views_and_hooks_are_run_as_flask_runs_them(app):
+    """Whether each is a coroutine function is asked once, and answered as
+    Flask answers it: a plain function as it is, a coroutine as Flask says."""
+
+    def plain():
+        return "plain"
+
+    async def coroutine():
+        return "coroutine"
+
+    assert app.ensure_sync(plain) is plain
+    assert app.ensure_sync(plain) is plain
+    try:
+        expected = Flask.ensure_sync(app, coroutine)
+    except RuntimeError as refusal:
+        with pytest.raises(RuntimeError, match=str(refusal)):
+            app.ensure_sync(coroutine)
+    else:
+        assert app.ensure_sync(coroutine)() == expected() == "coroutine"
+    assert app._sync.cache_info().currsize <= SYNC_FUNCTIONS
 
 
 ADAPTER_PARTS = (

@@ -8,11 +8,15 @@ All of that depends on a handful of environ values that are the same request
 after request, so it is worked out by Flask and Werkzeug themselves once per
 distinct value (a bounded cache: clients choose their Host header) and each
 request gets a new adapter for its own path, method and query.
+
+Likewise Flask asks, each time it calls a view or a hook, whether it is a
+coroutine function (about 90 bytecodes a request): the answer is kept per function.
 """
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 
 from flask import Flask, Request
 from werkzeug.routing import MapAdapter
@@ -30,6 +34,8 @@ HOST_KEYS = (
 PATH_KEYS = ("SCRIPT_NAME", "PATH_INFO", "QUERY_STRING")
 # Distinct hosts remembered; any others are bound as Flask binds them.
 HOST_BINDINGS = 256
+# Views and hooks whose kind (coroutine or not) is remembered: a few dozen.
+SYNC_FUNCTIONS = 256
 
 
 def _wsgi_string(value: str | None) -> str | None:
@@ -40,11 +46,18 @@ def _wsgi_string(value: str | None) -> str | None:
 
 
 class App(Flask):
-    """Flask, whose request URL adapter reuses the host part of the last ones."""
+    """Flask, whose request URL adapter reuses the host part of the last ones,
+    and which knows its views and hooks once."""
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self._bind_host = functools.lru_cache(maxsize=HOST_BINDINGS)(self._host)
+        self._sync = functools.lru_cache(maxsize=SYNC_FUNCTIONS)(super().ensure_sync)
+
+    def ensure_sync(self, func: Callable) -> Callable:
+        """Flask's own answer, once per function: Flask asks inspect whether the
+        view or hook is a coroutine function each time it calls one."""
+        return self._sync(func)
 
     def _host(
         self, values: tuple[str | None, ...], server_name: str | None, trusted: tuple

@@ -5,8 +5,8 @@ features (schemas, store, sort and filter fields) comes from the model.
 """
 
 import functools
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, cast
 from urllib.parse import quote
 
 from flask import Response, request
@@ -38,6 +38,21 @@ class CompleteResponse(Response):
 
     def get_wsgi_headers(self, environ: Any) -> Headers:
         return self.headers
+
+    def get_app_iter(self, environ: Any) -> Iterable[bytes]:
+        """The body list as made. werkzeug wraps every body in a generator (to
+        encode text) and a closing iterator (to call close() when sent); a list
+        of bytes needs neither, unless something asked to be called on close."""
+        if self._on_close:
+            return super().get_app_iter(environ)
+        status = self.status_code
+        if (
+            environ["REQUEST_METHOD"] == "HEAD"
+            or 100 <= status < 200
+            or status in (204, 304)
+        ):
+            return ()
+        return cast(list[bytes], self.response)  # json_response's
 
 
 def json_response(
