@@ -19,12 +19,12 @@ only what a request costs. Every process it starts is stopped by its id, whateve
 happens.
 
 Settings (environment): BENCH_DURATION (seconds per scenario run, 6),
-BENCH_CEILING_DURATION (4), BENCH_ROUNDS (3), BENCH_CONNECTIONS (16), BENCH_THREADS
-(uWSGI threads per worker, 1), BENCH_SEED (records of each kind, 1000),
-BENCH_REFERENCE (1: also measure bench/bare.py and bench/fastapi_app.py; 0: the
-service and the ceiling only), BENCH_METRICS_OFF (0; 1: also run the service with
-MYAPP_METRICS_ENABLED=false on the same stores, taking turns with the service in
-each round: on/off is the median over rounds of their req/s ratio), BENCH_BASELINE
+BENCH_CEILING_DURATION (4), BENCH_ROUNDS (5, as issue 18 measures),
+BENCH_CONNECTIONS (16), BENCH_THREADS (uWSGI threads per worker, 1), BENCH_SEED
+(records of each kind, 1000), BENCH_REFERENCE (1: also measure bench/bare.py and
+bench/fastapi_app.py; 0: the service and the ceiling only), BENCH_METRICS_OFF
+(1: also run the service with MYAPP_METRICS_ENABLED=false on the same stores,
+taking turns with the service in each round: on/off is the median over rounds of their req/s ratio), BENCH_BASELINE
 (a commit: also serve the service as it was at that commit, from `git archive`, on
 a database and a Redis key prefix of its own, seeded alike, taking turns with the
 service: "x baseline" is the median of the service's req/s over its),
@@ -118,7 +118,7 @@ def setting(name, default):
 
 DURATION = setting("DURATION", 6)
 CEILING_DURATION = setting("CEILING_DURATION", 4)
-ROUNDS = setting("ROUNDS", 3)
+ROUNDS = setting("ROUNDS", 5)
 CONNECTIONS = setting("CONNECTIONS", 16)
 UWSGI_THREADS = setting("THREADS", 1)
 SEED = setting("SEED", 1000)
@@ -127,7 +127,7 @@ SEED = setting("SEED", 1000)
 REFERENCE = setting("REFERENCE", 1)
 REFERENCES = ("bare", "fastapi")
 # Also measure the service with its metrics switched off.
-METRICS_OFF = setting("METRICS_OFF", 0)
+METRICS_OFF = setting("METRICS_OFF", 1)
 # Metrics on may cost at most this share of the req/s of metrics off.
 METRICS_COST_LIMIT = 0.05
 # Also measure the service as it was at this commit (e.g. before a change).
@@ -138,8 +138,8 @@ SLICES = setting("SLICES", 3)
 # wrk takes whole seconds.
 SLICE_DURATION = max(1, round(DURATION / SLICES))
 # The whole run stops here whatever is left: the rounds' runs plus ten minutes
-# for the start, the seeding, the warm-up and the memory run (about 9 minutes at
-# 3 rounds with the references).
+# for the start, the seeding, the warm-up and the memory run (about 18 minutes at
+# 5 rounds with the references and the metrics-off twin).
 RUNS_PER_SCENARIO = 1 + 2 * REFERENCE + len(TWINS)
 TIME_BUDGET = 600 + ROUNDS * len(SCENARIOS) * (
     CEILING_DURATION
