@@ -24,11 +24,11 @@ BENCH_CONNECTIONS (16), BENCH_THREADS (uWSGI threads per worker, 1), BENCH_SEED
 (records of each kind, 1000), BENCH_REFERENCE (1: also measure bench/bare.py and
 bench/fastapi_app.py; 0: the service and the ceiling only), BENCH_METRICS_OFF
 (1: also run the service with MYAPP_METRICS_ENABLED=false on the same stores,
-taking turns with the service in each round: on/off is the median over rounds of their req/s ratio), BENCH_BASELINE
-(a commit: also serve the service as it was at that commit, from `git archive`, on
-a database and a Redis key prefix of its own, seeded alike, taking turns with the
-service: "x baseline" is the median of the service's req/s over its),
-BENCH_SLICES (3).
+taking turns with the service in each round: on/off is the median over rounds
+of their req/s ratio), BENCH_BASELINE (a commit: also serve the service as it
+was at that commit, from `git archive`, on a database and a Redis key prefix of
+its own, seeded alike, taking turns with the service: "x baseline" is the median
+of the service's req/s over its), BENCH_SLICES (3).
 
 The service is compared within a few percent (with bare Flask, with its twins:
 the service's own code with metrics off, or at the baseline): each round's run of
