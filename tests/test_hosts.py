@@ -163,7 +163,6 @@ def test_views_and_hooks_are_run_as_flask_runs_them(app):
         return "coroutine"
 
     assert app.ensure_sync(plain) is plain
-    assert app.ensure_sync(plain) is plain
     try:
         expected = Flask.ensure_sync(app, coroutine)
     except RuntimeError as refusal:
@@ -171,7 +170,20 @@ def test_views_and_hooks_are_run_as_flask_runs_them(app):
             app.ensure_sync(coroutine)
     else:
         assert app.ensure_sync(coroutine)() == expected() == "coroutine"
-    assert app._sync.cache_info().currsize <= SYNC_FUNCTIONS
+    before = app._sync.cache_info()
+    for _ in range(3):
+        assert app.ensure_sync(plain) is plain
+    after = app._sync.cache_info()
+    assert (after.hits - before.hits, after.misses) == (3, before.misses)
+
+
+def test_views_and_hooks_remembered_are_bounded(app):
+    def view_of(n):
+        return lambda: n
+
+    for n in range(SYNC_FUNCTIONS + 10):
+        assert app.ensure_sync(view_of(n))() == n
+    assert app._sync.cache_info().currsize == SYNC_FUNCTIONS
 
 
 ADAPTER_PARTS = (

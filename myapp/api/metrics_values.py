@@ -131,6 +131,8 @@ def observer(series: Any) -> Callable[[float], None]:
 
 
 class Addable(Protocol):
+    """A counter's value: ours in place, or the library's in one process."""
+
     def inc(self, amount: float) -> None: ...
 
 

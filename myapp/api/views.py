@@ -42,16 +42,16 @@ class CompleteResponse(Response):
     def get_app_iter(self, environ: Any) -> Iterable[bytes]:
         """The body list as made. werkzeug wraps every body in a generator (to
         encode text) and a closing iterator (to call close() when sent); a list
-        of bytes needs neither, unless something asked to be called on close."""
-        if self._on_close:
-            return super().get_app_iter(environ)
+        of bytes with a body to send needs neither. Any other case (a close
+        callback, HEAD, a status without a body) is werkzeug's to answer."""
         status = self.status_code
         if (
-            environ["REQUEST_METHOD"] == "HEAD"
-            or 100 <= status < 200
+            self._on_close
+            or environ["REQUEST_METHOD"] == "HEAD"
+            or status < 200
             or status in (204, 304)
         ):
-            return ()
+            return super().get_app_iter(environ)
         return cast(list[bytes], self.response)  # json_response's
 
 
