@@ -3,6 +3,10 @@
 Nothing here imports from myapp, so any module can import these without cycles.
 """
 
+import os
+import threading
+import weakref
+from collections.abc import Callable
 from typing import Any
 
 import redis
@@ -20,6 +24,58 @@ from redis.retry import Retry
 sql = SQLAlchemy(session_options={"join_transaction_mode": "create_savepoint"})
 
 migrate = Migrate()
+
+
+class ThreadClients:
+    """An app's Redis clients: one per thread, each keeping a connection of its own.
+
+    redis-py's pool hands a connection out and takes it back for every command (a
+    lock each way, a fork check, a poll for stray bytes, connection counts for its
+    metrics): as many instructions as the command itself. A server thread runs one
+    request at a time, so each thread keeps one connection instead: redis-py's
+    ``Redis.client()``, a single-connection client on the app's pool, made at the
+    thread's first command. Pipelines still borrow from the pool.
+    """
+
+    def __init__(self, pooled: redis.Redis) -> None:
+        self.pooled = pooled
+        self._setups: list[Callable[[redis.Redis], None]] = []
+        self._made: weakref.WeakSet[redis.Redis] = weakref.WeakSet()
+        self._local = threading.local()
+        _every_app.add(self)
+
+    def get(self) -> redis.Redis:
+        """This thread's client (connecting it at its first use)."""
+        client = getattr(self._local, "client", None)
+        if client is None:
+            client = self.pooled.client()
+            for setup in self._setups:
+                setup(client)
+            self._made.add(client)
+            self._local.client = client
+        return client
+
+    def setup(self, step: Callable[[redis.Redis], None]) -> None:
+        """Apply ``step`` to every client: those made already and those to come."""
+        self._setups.append(step)
+        for client in list(self._made):
+            step(client)
+
+    def forget(self) -> None:
+        """Drop every thread's client: a forked child makes connections of its own."""
+        self._local = threading.local()
+        self._made = weakref.WeakSet()
+
+
+_every_app: weakref.WeakSet[ThreadClients] = weakref.WeakSet()
+
+
+def _forget_in_child() -> None:
+    for clients in list(_every_app):
+        clients.forget()
+
+
+os.register_at_fork(after_in_child=_forget_in_child)
 
 
 class AppRedis(FlaskRedis):
@@ -43,8 +99,8 @@ class AppRedis(FlaskRedis):
         }
         options.update(self.provider_kwargs)
         options.update(kwargs)
-        client = redis.Redis.from_url(app.config["REDIS_URL"], **options)
-        app.extensions["redis"] = client
+        pooled = redis.Redis.from_url(app.config["REDIS_URL"], **options)
+        app.extensions["redis"] = ThreadClients(pooled)
 
     @property
     def client(self) -> redis.Redis:
@@ -52,7 +108,8 @@ class AppRedis(FlaskRedis):
 
     @staticmethod
     def client_of(app: Flask) -> redis.Redis:
-        return app.extensions["redis"]
+        """The app's client for this thread."""
+        return app.extensions["redis"].get()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.client, name)

@@ -17,7 +17,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
 )
 from opentelemetry.trace import SpanKind
 
-from myapp.db import sql
+from myapp.db import redis_store, sql
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT_ID = "00f067aa0ba902b7"
@@ -111,10 +111,12 @@ def test_tracing_off_instruments_nothing(app, traced):
     instrumented = "_is_instrumented_by_opentelemetry"
     traced_app, _ = traced
     assert getattr(traced_app, instrumented) is True
-    assert getattr(traced_app.extensions["redis"], instrumented) is True
+    with traced_app.app_context():
+        assert getattr(redis_store.client, instrumented) is True
     assert "tracing" not in app.extensions
     assert not getattr(app, instrumented, False)
-    assert not getattr(app.extensions["redis"], instrumented, False)
+    with app.app_context():
+        assert not getattr(redis_store.client, instrumented, False)
     with app.app_context():
         engine = sql.engines[None].engine
         assert not engine.dispatch.before_cursor_execute

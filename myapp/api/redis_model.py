@@ -12,9 +12,11 @@ from collections.abc import Mapping, Sequence
 from functools import cached_property
 from typing import Any, Self, cast
 
+import redis
 from flask import Flask, current_app
+from redis.commands.core import Script
 
-from ..db import redis_store
+from ..db import ThreadClients
 from .fields import rfc3339
 from .ids import uuid4_hex
 from .metrics import store_call
@@ -71,24 +73,29 @@ return 1
 
 
 class RedisStore:
-    """An app's Redis as its models use it: the client, the key prefix and the
-    scripts registered on the client (EVALSHA, each loaded once)."""
+    """An app's Redis as its models use it: the thread's client, the key prefix
+    and the scripts (EVALSHA, each loaded once)."""
 
     def __init__(self, app: Flask) -> None:
-        self.client = redis_store.client_of(app)
+        self.clients: ThreadClients = app.extensions["redis"]
         self.prefix = app.config["REDIS_KEY_PREFIX"]
-        self._scripts: dict[str, Any] = {}
+        self._scripts: dict[str, Script] = {}
+
+    @property
+    def client(self) -> redis.Redis:
+        return self.clients.get()
 
     def keys(self, kind: str | None, *suffixes: str) -> list[str]:
         """``kind``'s keys (``<REDIS_KEY_PREFIX><kind>:<suffix>``), in order."""
         prefix = f"{self.prefix}{kind}:"
         return [prefix + suffix for suffix in suffixes]
 
-    def script(self, source: str) -> Any:
+    def run(self, source: str, keys: list[str], args: list[Any]) -> Any:
+        """Run the Lua script ``source`` on this thread's client."""
         script = self._scripts.get(source)
         if script is None:
-            script = self._scripts[source] = self.client.register_script(source)
-        return script
+            script = self._scripts[source] = self.clients.pooled.register_script(source)
+        return script(keys=keys, args=args, client=self.client)
 
 
 def _store() -> RedisStore:
@@ -176,8 +183,8 @@ class RedisModel(StoredModel):
             start = ("after", query.after[0])
         store = _store()
         index, prefix = store.keys(cls.kind, "index", "")
-        counted, entries, stored = store.script(PAGE)(
-            keys=[index], args=[*start, query.limit, prefix]
+        counted, entries, stored = store.run(
+            PAGE, keys=[index], args=[*start, query.limit, prefix]
         )
         next_position = None
         if len(entries) > 2 * query.limit:
@@ -194,9 +201,8 @@ class RedisModel(StoredModel):
         document.update(created_at=now, updated_at=now)
         stored = encode(document).decode()
         store = _store()
-        store.script(CREATE)(
-            keys=store.keys(cls.kind, id, "index", "seq"),
-            args=[stored, id],
+        store.run(
+            CREATE, keys=store.keys(cls.kind, id, "index", "seq"), args=[stored, id]
         )
         return cls(stored, document)
 
@@ -209,8 +215,10 @@ class RedisModel(StoredModel):
         )
         stored = encode(document).decode()
         store = _store()
-        applied = store.script(REPLACE_IF_UNCHANGED)(
-            keys=store.keys(self.kind, self.id), args=[self.stored, stored]
+        applied = store.run(
+            REPLACE_IF_UNCHANGED,
+            keys=store.keys(self.kind, self.id),
+            args=[self.stored, stored],
         )
         return type(self)(stored, document) if applied else None
 
@@ -219,7 +227,8 @@ class RedisModel(StoredModel):
         """Delete the record; False if it changed since it was read."""
         store = _store()
         return bool(
-            store.script(DELETE_IF_UNCHANGED)(
+            store.run(
+                DELETE_IF_UNCHANGED,
                 keys=store.keys(self.kind, self.id, "index"),
                 args=[self.stored, self.id],
             )

@@ -13,6 +13,7 @@ in batches from a background thread, started in each worker after the fork
 (myapp.ini loads the app lazily and enables threads).
 """
 
+import functools
 import os
 from typing import Any
 
@@ -86,6 +87,6 @@ def init_app(app: Flask) -> None:
     with app.app_context():
         for engine in sql.engines.values():
             EngineTracer(tracer, engine, connections)
-    RedisInstrumentor.instrument_client(
-        app.extensions["redis"], tracer_provider=provider
+    app.extensions["redis"].setup(
+        functools.partial(RedisInstrumentor.instrument_client, tracer_provider=provider)
     )
