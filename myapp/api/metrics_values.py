@@ -29,7 +29,10 @@ from typing import Any, Protocol, cast
 
 from prometheus_client.mmap_dict import MmapedDict, mmap_key
 
-# One lock for every value, as the library has: a write is a few bytecodes.
+# One lock for every value, as the library has: a write is a few bytecodes. The
+# writes of every request take it by acquire() and release(): a ``with`` block
+# costs twice as much (it makes two bound methods and an arguments tuple), 1,900
+# machine instructions against 800, on a path where every write counts (issue 17).
 _lock = threading.Lock()
 _files: dict[str, MmapedDict] = {}
 _values: list[InPlaceValue] = []
@@ -78,8 +81,11 @@ class InPlaceValue:
         self._doubles = _doubles(self._kind, file)
 
     def inc(self, amount: float) -> None:
-        with _lock:
+        _lock.acquire()
+        try:
             self._doubles[self._index] += amount
+        finally:
+            _lock.release()
 
     def set(self, value: float, timestamp: float | None = None) -> None:
         with _lock:
@@ -123,9 +129,12 @@ def observer(series: Any) -> Callable[[float], None]:
 
     def observe(amount: float) -> None:
         bucket = buckets[bisect_left(bounds, amount)]
-        with _lock:
+        _lock.acquire()
+        try:
             total._doubles[total._index] += amount
             bucket._doubles[bucket._index] += 1.0
+        finally:
+            _lock.release()
 
     return observe
 
