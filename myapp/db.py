@@ -31,7 +31,8 @@ class ThreadClients:
 
     redis-py's pool hands a connection out and takes it back for every command (a
     lock each way, a fork check, a poll for stray bytes, connection counts for its
-    metrics): as many instructions as the command itself. A server thread runs one
+    metrics): three quarters as many instructions again as the command itself
+    (README, "Redis clients"). A server thread runs one
     request at a time, so each thread keeps one connection instead: redis-py's
     ``Redis.client()``, a single-connection client on the app's pool, made at the
     thread's first command. Pipelines still borrow from the pool.
