@@ -32,16 +32,15 @@ class ThreadClients:
     redis-py's pool hands a connection out and takes it back for every command (a
     lock each way, a fork check, a poll for stray bytes, connection counts for its
     metrics): three quarters as many instructions again as the command itself
-    (README, "Redis clients"). A server thread runs one
-    request at a time, so each thread keeps one connection instead: redis-py's
-    ``Redis.client()``, a single-connection client on the app's pool, made at the
-    thread's first command. Pipelines still borrow from the pool.
+    (README, "Redis clients"). A server thread runs one request at a time, so each
+    thread keeps one connection instead: redis-py's ``Redis.client()``, a
+    single-connection client on the app's pool, made at the thread's first
+    command. Pipelines still borrow from the pool.
     """
 
     def __init__(self, pooled: redis.Redis) -> None:
         self.pooled = pooled
         self._setups: list[Callable[[redis.Redis], None]] = []
-        self._made: weakref.WeakSet[redis.Redis] = weakref.WeakSet()
         self._local = threading.local()
         _every_app.add(self)
 
@@ -52,20 +51,17 @@ class ThreadClients:
             client = self.pooled.client()
             for setup in self._setups:
                 setup(client)
-            self._made.add(client)
             self._local.client = client
         return client
 
     def setup(self, step: Callable[[redis.Redis], None]) -> None:
-        """Apply ``step`` to every client: those made already and those to come."""
+        """Apply ``step`` to each client as it is made (the factory calls this
+        before the app serves, so no client is made without it)."""
         self._setups.append(step)
-        for client in list(self._made):
-            step(client)
 
     def forget(self) -> None:
         """Drop every thread's client: a forked child makes connections of its own."""
         self._local = threading.local()
-        self._made = weakref.WeakSet()
 
 
 _every_app: weakref.WeakSet[ThreadClients] = weakref.WeakSet()
