@@ -91,8 +91,9 @@ class AppRedis(FlaskRedis):
             "socket_timeout": app.config["REDIS_SOCKET_TIMEOUT"],
             # One quick retry heals a pooled connection that Redis closed (restart);
             # redis-py's default backs off for seconds, which would hang requests.
+            # No health_check_interval: its PING is refused while a snapshot is
+            # failing (MISCONF), which would make every new connection fail reads.
             "retry": Retry(NoBackoff(), 1),
-            "health_check_interval": 30,
         }
         options.update(self.provider_kwargs)
         options.update(kwargs)

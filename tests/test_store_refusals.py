@@ -106,3 +106,38 @@ def test_refused_writes_are_503_and_the_rest_keeps_serving(
     finally:
         restore(client)
         client.close()
+
+
+@pytest.mark.parametrize(
+    "refuse",
+    [out_of_memory, failed_snapshot, read_only_replica],
+)
+def test_a_connection_made_while_writes_are_refused_still_reads(
+    make_app, own_redis, refuse
+):
+    """Reads keep serving on connections opened after the refusal began, as a new
+    server thread or worker opens them (Redis refuses PING under MISCONF, so a
+    client that checks a new connection's health with a PING cannot read)."""
+    client = redis.Redis.from_url(own_redis.url)
+    config = dict(
+        API_TOKENS=[TOKEN], REDIS_URL=own_redis.url, RATELIMIT_DEFAULT="1000/minute"
+    )
+    try:
+        created = (
+            make_app(**config)
+            .test_client()
+            .post("/v1/bar/", json={"name": "kept"}, headers=AUTH)
+        )
+        assert created.status_code == 201
+        refuse(client, own_redis.folder)
+
+        reader = make_app(**config).test_client()  # its first connection is made now
+        got = reader.get(f"/v1/bar/{created.json['id']}")
+        assert got.status_code == 200
+        assert got.json["name"] == "kept"
+        listed = reader.get("/v1/bar/")
+        assert listed.status_code == 200
+        assert [item["name"] for item in listed.json["items"]] == ["kept"]
+    finally:
+        restore(client)
+        client.close()
