@@ -3,7 +3,8 @@
 Redis refuses writes when it is out of memory (``maxmemory``, noeviction), when
 its last snapshot failed (MISCONF, with ``stop-writes-on-bgsave-error yes``) and
 when it is a read-only replica. Each is provoked on a redis-server of this module's
-own; meanwhile reads of bars, and foo (SQL) altogether, keep serving.
+own; meanwhile reads of bars, and foo (SQL) altogether, keep serving, and the
+service stays ready (the contract's 503 is for a store that is unreachable).
 """
 
 import time
@@ -103,6 +104,9 @@ def test_refused_writes_are_503_and_the_rest_keeps_serving(
         assert created.status == 201
         assert http.request("GET", created.headers["Location"]).status == 200
         assert http.request("GET", "/health").status == 200
+        ready = http.request("GET", "/ready")  # Redis answers: reachable, not down
+        assert ready.status == 200
+        assert ready.json() == {"status": "ok", "checks": {"sql": "ok", "redis": "ok"}}
     finally:
         restore(client)
         client.close()
