@@ -1,6 +1,7 @@
 """Each request's host, scheme and mount point, with URL adapters bound once per
 host (myapp/api/flask_app.py): every request still answers for its own."""
 
+import flask
 import pytest
 from flask import Flask
 from werkzeug.urls import iri_to_uri
@@ -175,6 +176,30 @@ def test_views_and_hooks_are_run_as_flask_runs_them(app):
         assert app.ensure_sync(plain) is plain
     after = app._sync.cache_info()
     assert (after.hits - before.hits, after.misses) == (3, before.misses)
+
+
+def test_no_cookie_sessions_even_with_a_secret_key(make_app):
+    """Bearer tokens, not cookies: every request sees Flask's null session, empty
+    and refusing writes, and no response sets a cookie."""
+    app = make_app(SECRET_KEY="set-by-mistake")
+    seen = []
+
+    @app.get("/session-probe")
+    def probe():
+        seen.append(dict(flask.session))
+        flask.session["user"] = "someone"
+        return "written"
+
+    client = app.test_client()
+    refused = client.get("/session-probe")
+    assert refused.status_code == 500
+    assert refused.content_type == "application/problem+json"
+    assert "Set-Cookie" not in refused.headers
+    assert seen == [{}]
+    created = client.post("/v1/bar/", json=BODY)
+    assert created.status_code == 201
+    assert "Set-Cookie" not in created.headers
+    assert "Cookie" not in created.headers.get("Vary", "")
 
 
 def test_views_and_hooks_remembered_are_bounded(app):

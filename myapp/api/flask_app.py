@@ -11,6 +11,10 @@ request gets a new adapter for its own path, method and query.
 
 Likewise Flask asks, each time it calls a view or a hook, whether it is a
 coroutine function (about 90 bytecodes a request): the answer is kept per function.
+
+And clients authenticate with bearer tokens, so the service keeps no cookie
+session, even if a SECRET_KEY is set: Flask would look for the key and make a
+session for every request (9,600 machine instructions of a 459,000 GET).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import functools
 from collections.abc import Callable
 
 from flask import Flask, Request
+from flask.sessions import NullSession, SessionInterface
 from werkzeug.routing import MapAdapter
 
 # What the host, scheme and server name of an adapter are made of.
@@ -45,12 +50,26 @@ def _wsgi_string(value: str | None) -> str | None:
     return value.encode("latin1").decode(errors="replace")
 
 
+class NoSessions(SessionInterface):
+    """No cookie sessions: every request shares Flask's null session (empty, it
+    refuses writes), and no response sets a cookie."""
+
+    null_session = NullSession()
+
+    def open_session(self, app: Flask, request: Request) -> NullSession:
+        return self.null_session
+
+    def save_session(self, app: Flask, session: object, response: object) -> None:
+        """Never called: Flask saves no null session."""
+
+
 class App(Flask):
     """Flask, whose request URL adapter reuses the host part of the last ones,
     and which knows its views and hooks once."""
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        self.session_interface = NoSessions()
         self._bind_host = functools.lru_cache(maxsize=HOST_BINDINGS)(self._host)
         self._sync = functools.lru_cache(maxsize=SYNC_FUNCTIONS)(super().ensure_sync)
 
