@@ -4,10 +4,13 @@ host (myapp/api/flask_app.py): every request still answers for its own."""
 import flask
 import pytest
 from flask import Flask
+from werkzeug.exceptions import HTTPException
+from werkzeug.routing import RequestRedirect
 from werkzeug.urls import iri_to_uri
 from werkzeug.wrappers import Response
 
-from myapp.api.flask_app import HOST_BINDINGS, SYNC_FUNCTIONS
+from myapp.api import flask_app
+from myapp.api.flask_app import HOST_BINDINGS, SYNC_FUNCTIONS, App
 from myapp.api.views import CompleteResponse
 
 BODY = {"name": "hosted"}
@@ -240,3 +243,83 @@ def test_adapters_are_those_flask_binds(app, path, query, base):
     assert made is not expected
     for part in ADAPTER_PARTS:
         assert getattr(made, part) == getattr(expected, part), part
+
+
+def _matched(adapter):
+    """What matching the adapter's own request gives: the rule and values, or
+    the exception's kind, code and redirect target."""
+    try:
+        rule, values = adapter.match(return_rule=True)
+    except HTTPException as error:
+        return type(error), error.code, getattr(error, "new_url", None)
+    return rule, values
+
+
+@pytest.mark.parametrize(
+    "method, path, base",
+    [
+        ("POST", "/v1/bar/", "http://api.example"),
+        ("GET", "/v1/bar/", "https://other.example:8443/mount"),
+        ("GET", "/v1/foo/12", "http://api.example"),
+        ("DELETE", "/v1/bar/", "http://api.example"),  # 405
+        ("GET", "/v1/bar", "http://api.example"),  # redirect to the slash
+        ("GET", "/v1/nothing/", "http://api.example"),  # 404
+        ("GET", "/health", "http://[::1]:8000"),
+        ("OPTIONS", "/v1/foo/", "http://api.example"),
+    ],
+)
+def test_matches_are_werkzeugs_the_first_time_and_after(app, method, path, base):
+    """A match kept is the one Werkzeug makes; what raises raises every time."""
+    results = []
+    for _ in range(3):
+        with app.test_request_context(path, method=method, base_url=base) as context:
+            made = app.create_url_adapter(context.request)
+            expected = super(type(app), app).create_url_adapter(context.request)
+            results.append((_matched(made), _matched(expected)))
+    for ours, werkzeugs in results:
+        assert ours == werkzeugs
+    if results[0][0][0] is RequestRedirect:
+        assert results[0][0][2] == f"{base}/v1/bar/"
+    kept = app.url_map.static_matches.get(path, {})
+    if isinstance(results[0][0][0], type):  # raised: nothing kept
+        assert kept == {}
+
+
+def test_only_matches_of_rules_without_variables_are_kept(client, app):
+    created = client.post("/v1/bar/", json=BODY)
+    assert client.get(f"/v1/bar/{created.json['id']}").status_code == 200
+    assert client.get("/v1/bar/").status_code == 200
+    assert client.get("/v1/bar/").status_code == 200
+
+    kept = app.url_map.static_matches
+    assert set(kept) == {"/v1/bar/"}
+    assert {method for method, _, _ in kept["/v1/bar/"]} == {"GET", "POST"}
+    assert all(rule.rule == "/v1/bar/" for rule in kept["/v1/bar/"].values())
+
+
+def test_matches_kept_are_bounded(app, monkeypatch):
+    monkeypatch.setattr(flask_app, "STATIC_MATCHES", 2)
+    client = app.test_client()
+    for path in ("/v1/bar/", "/v1/foo/", "/health", "/ready"):
+        assert client.get(path).status_code == 200
+    kept = app.url_map.static_matches
+    assert sum(len(contexts) for contexts in kept.values()) == 2
+    assert client.get("/ready").status_code == 200  # matched, not kept
+
+
+def test_rules_with_defaults_give_each_request_values_of_its_own():
+    """A rule's defaults are view arguments, which Flask and its hooks may change
+    in place: its matches are not kept."""
+    app = App(__name__)
+    seen = []
+
+    @app.get("/pages/", defaults={"page": 1})
+    def pages(page):
+        seen.append(flask.request.view_args.copy())
+        flask.request.view_args["page"] = 99
+        return str(page)
+
+    client = app.test_client()
+    assert [client.get("/pages/").text for _ in range(3)] == ["1", "1", "1"]
+    assert seen == [{"page": 1}] * 3
+    assert app.url_map.static_matches == {}
