@@ -129,8 +129,9 @@ class StaticMatchingMap(Map):
 
 
 class App(Flask):
-    """Flask, whose request URL adapter reuses the host part of the last ones,
-    and which knows its views and hooks once."""
+    """Flask, whose request URL adapter reuses the host part of the last ones
+    and the matches of rules without variables, which knows its views and hooks
+    once, and which keeps no cookie session."""
 
     url_map_class = StaticMatchingMap
 
