@@ -31,7 +31,8 @@ import tempfile
 
 VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 PREFIX = "myapp-metrics-"
-SHARED_MEMORY = "/dev/shm"
+# Only ever a parent for mkdtemp's private directories (mode 0700, random names).
+SHARED_MEMORY = "/dev/shm"  # nosec B108
 
 
 def _alive(pid: int) -> bool:
