@@ -127,11 +127,8 @@ def test_a_connection_made_while_writes_are_refused_still_reads(
         API_TOKENS=[TOKEN], REDIS_URL=own_redis.url, RATELIMIT_DEFAULT="1000/minute"
     )
     try:
-        created = (
-            make_app(**config)
-            .test_client()
-            .post("/v1/bar/", json={"name": "kept"}, headers=AUTH)
-        )
+        writer = make_app(**config).test_client()
+        created = writer.post("/v1/bar/", json={"name": "kept"}, headers=AUTH)
         assert created.status_code == 201
         refuse(client, own_redis.folder)
 
